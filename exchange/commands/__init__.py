@@ -1,0 +1,1 @@
+"""Sub-command groups of the `dx` command line, one module per group."""

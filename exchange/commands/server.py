@@ -1,0 +1,409 @@
+"""``dx server ...``: create, administer and run the TAXII 2.1 exchange server.
+
+Every command reads the server config (``--config FILE``, else ``$DX_CONFIG``,
+else ``var/dx-server.toml``, else built-in defaults with ``DX_*`` environment
+overrides) and talks to the database directly: administration has no HTTP
+identity, whoever can run these commands on the server host is the admin.
+Secrets (API keys) are printed once, on stdout alone, so that
+``KEY=$(dx server add-partner ...)`` works; explanations go to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from server.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    ServerConfig,
+    is_valid_api_root_name,
+    load_config,
+    with_overrides,
+    write_new_config,
+)
+from server.loading import LoadError, find_collection, load_objects, read_objects_file
+from server.store import Store
+from server.store.errors import StoreError
+from server.store.types import ApiRootInfo, CollectionInfo, StatusRecord, Tlp
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TLP_CHOICES = {
+    "clear": Tlp.CLEAR,
+    "green": Tlp.GREEN,
+    "amber": Tlp.AMBER,
+    "amber+strict": Tlp.AMBER_STRICT,
+    "red": Tlp.RED,
+}
+
+
+def _config_option(command: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"Server config file (default: $DX_CONFIG or {DEFAULT_CONFIG_PATH}).",
+    )(command)
+
+
+def _api_root_option(command: F) -> F:
+    return click.option(
+        "--api-root", default=None, help="API root name (default: the config's default_api_root)."
+    )(command)
+
+
+def _fail(message: str) -> click.ClickException:
+    return click.ClickException(message)
+
+
+def _config(path: Path | None) -> ServerConfig:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+
+
+@contextmanager
+def _open_store(config: ServerConfig, *, migrate: bool = False) -> Iterator[Store]:
+    try:
+        store = Store(config.database_url, status_retention_hours=config.status_retention_hours)
+    except StoreError as error:
+        raise _fail(str(error)) from None
+    try:
+        if migrate:
+            store.migrate()
+        yield store
+    except StoreError as error:
+        raise _fail(str(error)) from None
+    finally:
+        store.close()
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _print_status(label: str, status: StatusRecord) -> None:
+    _say(
+        f"{label}: {len(status.successes)} stored or already present, "
+        f"{len(status.failures)} refused (status {status.id})"
+    )
+    for failure in status.failures:
+        _say(f"{label}: refused {failure.id or '(no id)'} {failure.version}: {failure.message}")
+
+
+@click.group("server")
+def server() -> None:
+    """Create, administer and run the TAXII 2.1 exchange server."""
+
+
+@server.command("init")
+@_config_option
+@click.option("--database-url", default=None, help="Database URL to write into a new config file.")
+@_api_root_option
+@click.option(
+    "--title", default="Distillation-defence exchange", show_default=True, help="API root title."
+)
+def init_command(
+    config_path: Path | None, database_url: str | None, api_root: str | None, title: str
+) -> None:
+    """Write a config (with a random cursor secret) if missing; create the database and API root."""
+    path = config_path or DEFAULT_CONFIG_PATH
+    try:
+        if path.exists():
+            config = load_config(path)
+            _say(f"{path}: using the existing config")
+            if database_url is not None:
+                config = with_overrides(config, database_url=database_url)
+        else:
+            config = write_new_config(path, database_url=database_url)
+            _say(f"{path}: wrote a new config with a random cursor_secret")
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    if config.cursor_secret is None:
+        _say(f"{path}: warning: no cursor_secret; set one so `next` tokens survive restarts")
+    name = api_root or config.default_api_root
+    if not is_valid_api_root_name(name):
+        raise _fail(f"--api-root: {name!r} is not a valid API root name")
+    with _open_store(config, migrate=True) as store:
+        if store.get_api_root(name) is None:
+            store.add_api_root(ApiRootInfo(name, title))
+            _say(f"created API root /{name}/")
+        else:
+            _say(f"API root /{name}/ already exists")
+    _say(f"database ready: {config.database_url}")
+
+
+@server.command("serve")
+@_config_option
+@click.option(
+    "--host", default=None, help="Interface to listen on (config: host, default 127.0.0.1)."
+)
+@click.option("--port", type=int, default=None, help="Port (config: port, default 8470).")
+@click.option("--workers", type=int, default=None, help="Worker processes (config: workers).")
+@click.option("--threads", type=int, default=None, help="Threads per worker (config: threads).")
+def serve_command(
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    threads: int | None,
+) -> None:
+    """Migrate the database if needed and serve TAXII 2.1 with gunicorn until interrupted."""
+    from server.wsgi import serve
+
+    try:
+        config = with_overrides(
+            _config(config_path), host=host, port=port, workers=workers, threads=threads
+        )
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    _say(
+        f"serving http://{config.host}:{config.port}/taxii2/ "
+        f"({config.workers} workers) from {config.database_url}"
+    )
+    try:
+        serve(config)
+    except StoreError as error:
+        raise _fail(str(error)) from None
+
+
+@server.command("add-partner")
+@_config_option
+@click.argument("partner_id")
+@click.option("--name", required=True, help="Human-readable name of the lab.")
+@click.option(
+    "--identity",
+    "identity_ref",
+    required=True,
+    help="The lab's STIX identity id (identity--<uuid>).",
+)
+def add_partner_command(
+    config_path: Path | None, partner_id: str, name: str, identity_ref: str
+) -> None:
+    """Add a partner lab and print its API key (shown once: store it now)."""
+    with _open_store(_config(config_path)) as store:
+        key = store.add_partner(partner_id, name, identity_ref)
+    _say(f"partner {partner_id} added; its API key follows (shown once, stored only as a hash):")
+    click.echo(key)
+
+
+@server.command("rotate-key")
+@_config_option
+@click.argument("partner_id")
+def rotate_key_command(config_path: Path | None, partner_id: str) -> None:
+    """Give a partner a new API key (the old one stops working at once) and print it."""
+    with _open_store(_config(config_path)) as store:
+        key = store.rotate_key(partner_id)
+    _say(f"new API key for {partner_id} follows (the previous key no longer works):")
+    click.echo(key)
+
+
+@server.command("revoke")
+@_config_option
+@click.argument("partner_id")
+def revoke_command(config_path: Path | None, partner_id: str) -> None:
+    """Deactivate a partner: its key stops working at once on every server process."""
+    with _open_store(_config(config_path)) as store:
+        store.deactivate_partner(partner_id)
+    _say(f"partner {partner_id} revoked (rotate-key re-activates it with a new key)")
+
+
+@server.command("add-collection")
+@_config_option
+@_api_root_option
+@click.option("--title", required=True, help="Collection title.")
+@click.option(
+    "--id", "collection_id", default=None, help="Collection UUID (default: a new random one)."
+)
+@click.option("--alias", default=None, help="Short unique name usable in URLs instead of the id.")
+@click.option("--description", default="", help="Collection description.")
+@click.option(
+    "--max-tlp",
+    type=click.Choice(sorted(TLP_CHOICES)),
+    default=None,
+    help="Refuse objects marked above this TLP.",
+)
+@click.option(
+    "--provenance/--no-provenance",
+    default=True,
+    show_default=True,
+    help="Require created_by_ref (where present) to be the publishing partner's identity.",
+)
+def add_collection_command(
+    config_path: Path | None,
+    api_root: str | None,
+    title: str,
+    collection_id: str | None,
+    alias: str | None,
+    description: str,
+    max_tlp: str | None,
+    provenance: bool,
+) -> None:
+    """Create (or update, with --id) a collection and print its id."""
+    config = _config(config_path)
+    root = api_root or config.default_api_root
+    if collection_id is None:
+        collection_id = str(uuid.uuid4())
+    else:
+        try:
+            collection_id = str(uuid.UUID(collection_id))
+        except ValueError:
+            raise _fail(f"--id: {collection_id!r} is not a UUID") from None
+    with _open_store(config) as store:
+        if store.get_api_root(root) is None:
+            raise _fail(
+                f"--api-root: no API root {root!r} (run `dx server init --api-root {root}`)"
+            )
+        store.add_collection(
+            CollectionInfo(
+                id=collection_id,
+                api_root=root,
+                title=title,
+                description=description,
+                alias=alias,
+                max_tlp=None if max_tlp is None else TLP_CHOICES[max_tlp],
+                enforce_provenance=provenance,
+            )
+        )
+    _say(f"collection {title!r} ready in /{root}/")
+    click.echo(collection_id)
+
+
+@server.command("grant")
+@_config_option
+@_api_root_option
+@click.argument("partner_id")
+@click.argument("collection")
+@click.option("--read", is_flag=True, help="Allow reading objects, manifest and versions.")
+@click.option(
+    "--write", is_flag=True, help="Allow publishing (and, with --read, deleting its own objects)."
+)
+@click.option(
+    "--revoke", "revoke_access", is_flag=True, help="Remove all access to the collection."
+)
+def grant_command(
+    config_path: Path | None,
+    api_root: str | None,
+    partner_id: str,
+    collection: str,
+    read: bool,
+    write: bool,
+    revoke_access: bool,
+) -> None:
+    """Set a partner's access to a collection (by id or alias); replaces the previous grant."""
+    if revoke_access == (read or write):
+        raise _fail("give --read and/or --write, or --revoke alone")
+    config = _config(config_path)
+    root = api_root or config.default_api_root
+    with _open_store(config) as store:
+        found = find_collection(store, root, collection)
+        if found is None:
+            raise _fail(f"no collection {collection!r} in API root {root!r}")
+        if store.get_partner(partner_id) is None:
+            raise _fail(f"no partner {partner_id!r} (add it with `dx server add-partner`)")
+        store.set_grant(partner_id, found.id, read, write)
+    rights = (
+        "no access"
+        if revoke_access
+        else "+".join(r for r, on in (("read", read), ("write", write)) if on)
+    )
+    _say(f"{partner_id} on {found.title!r} ({found.id}): {rights}")
+
+
+@server.command("import-medallion")
+@_config_option
+@click.argument("data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_medallion_command(config_path: Path | None, data_file: Path) -> None:
+    """Import a medallion data file: API roots, collections, objects (with date_added), statuses."""
+    with _open_store(_config(config_path), migrate=True) as store:
+        summary = store.import_medallion(data_file)
+    _say(f"{data_file}: imported {summary}")
+
+
+@server.command("load")
+@_config_option
+@_api_root_option
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--collection", required=True, help="Target collection id or alias.")
+@click.option("--as", "partner_id", required=True, help="Partner the objects are published as.")
+def load_command(
+    config_path: Path | None, api_root: str | None, bundle: Path, collection: str, partner_id: str
+) -> None:
+    """Publish a bundle file into a collection as a partner, with the same checks as a POST."""
+    config = _config(config_path)
+    root = api_root or config.default_api_root
+    try:
+        objects = read_objects_file(bundle)
+    except LoadError as error:
+        raise _fail(str(error)) from None
+    with _open_store(config) as store:
+        target = find_collection(store, root, collection)
+        if target is None:
+            raise _fail(f"--collection: no collection {collection!r} in API root {root!r}")
+        partner = store.get_partner(partner_id)
+        if partner is None:
+            raise _fail(f"--as: no partner {partner_id!r}")
+        status = load_objects(store, target, partner, objects)
+    _print_status(str(bundle), status)
+    if status.failures:
+        sys.exit(1)
+
+
+@server.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8470, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option(
+    "--setup-only",
+    is_flag=True,
+    help="Create or refresh the demo data, print the keys, do not serve.",
+)
+def demo_command(host: str, port: int, workers: int, setup_only: bool) -> None:
+    """Run a ready-to-poll exchange: sample partners, collections and the sample bundle (var/)."""
+    from server.demo import set_up_demo
+    from server.wsgi import serve
+
+    try:
+        setup = set_up_demo()
+        config = with_overrides(setup.config, host=host, port=port, workers=workers)
+    except (ConfigError, LoadError) as error:
+        raise _fail(str(error)) from None
+    except StoreError as error:
+        raise _fail(str(error)) from None
+    for status in setup.loaded:
+        _print_status("samples/bundle.json", status)
+    base = f"http://{host}:{port}"
+    root = config.default_api_root
+    click.echo(f"TAXII 2.1 exchange: {base}/taxii2/   (data: {config.database_url})")
+    for demo in setup.collections:
+        click.echo(f"collection {demo.alias}: {base}/{root}/collections/{demo.id}/")
+    for partner_id, key in setup.api_keys.items():
+        click.echo(f"partner {partner_id}: API key {key}")
+    first_id, first_key = next(iter(setup.api_keys.items()))
+    collection_url = f"{base}/{root}/collections/{setup.collections[0].id}/"
+    click.echo("\nTry:")
+    click.echo(
+        f"  curl -u {first_id}:{first_key} -H 'Accept: application/taxii+json;version=2.1' "
+        f"{collection_url}objects/"
+    )
+    click.echo(
+        '  python3 -c "from taxii2client.v21 import Collection; '
+        f"c = Collection('{collection_url}', user='{first_id}', password='{first_key}'); "
+        "print(len(c.get_objects().get('objects', [])), 'objects')\""
+    )
+    if setup_only:
+        return
+    serve(config)
+
+
+if __name__ == "__main__":
+    server()

@@ -1,0 +1,74 @@
+"""The Flask app factory of the TAXII 2.1 server.
+
+``create_app(config)`` builds a complete, independent app: its own store
+connection, its own cursor codec, no module-level state, so a gunicorn worker,
+a test and a second server in the same interpreter never share anything.
+Every request is authenticated and content-negotiated before any endpoint
+runs, and every failure (including unknown URLs, wrong methods and unexpected
+exceptions) is answered with a TAXII error body.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask, g, request
+
+from server.auth import authenticate
+from server.config import ServerConfig
+from server.store import Store
+from server.taxii import collections, objects, server_info
+from server.taxii.context import EXTENSION_KEY, ServerContext, server_context
+from server.taxii.cursor import CursorCodec
+from server.taxii.errors import TaxiiError, register_error_handlers
+from server.taxii.media import accepts_taxii
+
+log = logging.getLogger(__name__)
+
+
+def _authenticate_and_negotiate() -> None:
+    """Runs before every endpoint (and before routing errors are reported)."""
+    ctx = server_context()
+    g.dx_partner = authenticate(
+        ctx.store, request.headers.get("Authorization"), ctx.config.auth_realm
+    )
+    if not accepts_taxii(request.headers.get("Accept")):
+        raise TaxiiError(
+            406,
+            "Send Accept: application/taxii+json;version=2.1 (this server speaks TAXII 2.1 only).",
+            error_code="not-acceptable",
+        )
+
+
+def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
+    """A TAXII 2.1 app over ``store`` (opened from ``config.database_url`` if not given).
+
+    The schema must already be migrated (``dx server init`` / ``serve`` do it
+    once, before workers start, so workers never race on migrations).
+    """
+    app = Flask(__name__)
+    # OPTIONS gets a TAXII 405 like any other undefined method, not Flask's empty HTML reply.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.url_map.strict_slashes = False  # serve "/x" like "/x/" rather than redirect
+    app.url_map.merge_slashes = False  # "//" is not a TAXII path: 404, not a redirect
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    secret = config.cursor_secret
+    if secret is None:
+        secret = secrets.token_urlsafe(32)
+        log.warning(
+            "no cursor_secret configured: `next` tokens will not survive a restart "
+            "or work across processes; run `dx server init` or set DX_CURSOR_SECRET"
+        )
+    app.extensions[EXTENSION_KEY] = ServerContext(
+        config=config,
+        store=store
+        if store is not None
+        else Store(config.database_url, status_retention_hours=config.status_retention_hours),
+        cursors=CursorCodec(secret),
+    )
+    app.before_request(_authenticate_and_negotiate)
+    for blueprint in (server_info.blueprint, collections.blueprint, objects.blueprint):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    return app

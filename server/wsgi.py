@@ -1,0 +1,149 @@
+"""Running the server under gunicorn, with several worker processes.
+
+``python -m server.wsgi --config FILE`` (or ``dx server serve``) migrates the
+database once, then starts gunicorn in-process: each worker builds its own app
+(and its own database connections) after the fork. For a plain gunicorn
+command line, ``gunicorn 'server.wsgi:build_app()'`` reads the config named by
+``$DX_CONFIG``.
+
+Gunicorn answers protocol-level garbage (a malformed request line, an oversize
+header) itself, before any app code runs, with an HTML page; here those answers
+are rewritten as TAXII error bodies with a 4xx status, so that nothing a
+client sends yields HTML or a 5xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from flask import Flask
+from gunicorn import util as gunicorn_util
+from gunicorn.app.base import BaseApplication
+
+from server.app import create_app
+from server.config import ConfigError, ServerConfig, load_config, with_overrides
+from server.store import Store
+from server.taxii.media import TAXII_CONTENT_TYPE
+
+# Long match[id] lists plus a `next` token must fit in the request line.
+MAX_REQUEST_LINE = 8190
+
+
+def _taxii_protocol_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """Replacement for gunicorn's HTML error writer: a TAXII error body, 4xx for client faults."""
+    if reason == "Bad Request" and status_int >= 500:
+        status_int = 400  # e.g. an unsupported Transfer-Encoding: the client's fault
+    body = orjson.dumps(
+        {
+            "title": reason,
+            "description": mesg or reason,
+            "http_status": str(status_int),
+            "error_code": "bad-http-request" if status_int < 500 else "internal-error",
+        }
+    )
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        f"Content-Type: {TAXII_CONTENT_TYPE}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def install_taxii_protocol_errors() -> None:
+    """Process-wide: called only in a process dedicated to serving this app."""
+    gunicorn_util.write_error = _taxii_protocol_error
+
+
+def gunicorn_options(config: ServerConfig) -> dict[str, Any]:
+    return {
+        "bind": [f"{config.host}:{config.port}"],
+        "workers": config.workers,
+        "worker_class": "gthread" if config.threads > 1 else "sync",
+        "threads": config.threads,
+        "timeout": config.timeout_seconds,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "limit_request_line": MAX_REQUEST_LINE,
+        "proc_name": "dx-server",
+        "errorlog": "-",
+        "loglevel": "info",
+    }
+
+
+class TaxiiServer(BaseApplication):
+    """Gunicorn running ``create_app(config)`` in every worker."""
+
+    def __init__(self, config: ServerConfig, extra_options: dict[str, Any] | None = None) -> None:
+        self._config = config
+        self._options = {**gunicorn_options(config), **(extra_options or {})}
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app(self._config)
+
+
+def prepare_database(config: ServerConfig) -> None:
+    """Create or upgrade the schema once, in the master, before any worker starts."""
+    store = Store(config.database_url, status_retention_hours=config.status_retention_hours)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+
+
+def serve(config: ServerConfig, extra_options: dict[str, Any] | None = None) -> None:
+    """Migrate, then serve until interrupted (blocks)."""
+    prepare_database(config)
+    install_taxii_protocol_errors()
+    TaxiiServer(config, extra_options).run()
+
+
+def build_app() -> Flask:
+    """Entry point for ``gunicorn 'server.wsgi:build_app()'`` (config from $DX_CONFIG)."""
+    return create_app(load_config())
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m server.wsgi", description="Serve the TAXII 2.1 exchange."
+    )
+    parser.add_argument(
+        "--config", help="TOML config file (default: $DX_CONFIG or var/dx-server.toml)"
+    )
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--database-url")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        config = with_overrides(
+            load_config(args.config),
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            threads=args.threads,
+            database_url=args.database_url,
+        )
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    serve(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
