@@ -131,3 +131,48 @@ class StatusRecord:
     successes: list[StatusDetail] = field(default_factory=list)
     failures: list[StatusDetail] = field(default_factory=list)
     pendings: list[StatusDetail] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """What a DELETE matched: versions removed, and versions left because others published them.
+
+    The HTTP layer answers 404 when both are 0 and 403 when only ``not_owned`` is.
+    """
+
+    deleted: int
+    not_owned: int
+
+
+@dataclass(frozen=True)
+class PartnerGrant:
+    """One row of the grants table, for listing in the administration commands."""
+
+    partner_id: str
+    collection_id: str
+    can_read: bool
+    can_write: bool
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One administrative or publishing event, as recorded in the audit log."""
+
+    seq: int
+    at_us: int
+    actor: str
+    action: str
+    target: str
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What ``Store.import_medallion`` created; a re-import of the same file adds zeros."""
+
+    api_roots: int = 0
+    collections: int = 0
+    objects_added: int = 0
+    objects_already_present: int = 0
+    statuses_added: int = 0
+    statuses_already_present: int = 0

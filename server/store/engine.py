@@ -1,0 +1,106 @@
+"""Database engines configured for several server processes sharing one database.
+
+SQLite: WAL mode so readers never wait for the writer, a 10 s busy timeout so
+writers queue instead of failing, foreign keys on. The pysqlite driver's own
+transaction handling is switched off (it opens transactions lazily and never
+with BEGIN IMMEDIATE) and the store issues BEGIN itself: a write transaction
+starts with BEGIN IMMEDIATE, taking SQLite's single write lock before it reads
+anything, which is what serialises date_added assignment across processes.
+
+PostgreSQL: the default READ COMMITTED isolation; writers serialise per
+collection with SELECT ... FOR UPDATE on the collection row (see ``objects_write``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from server.store.errors import InvalidInputError
+
+_WRITE_OPTION = "dx_write_transaction"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a SQLite (``sqlite:///path``) or PostgreSQL (``postgresql+psycopg://``) URL."""
+    try:
+        parsed = make_url(url)
+    except Exception as error:
+        raise InvalidInputError(f"not a database URL: {url!r} ({error})") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise InvalidInputError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/file.db "
+        "or postgresql+psycopg://user@host/dbname"
+    )
+
+
+def _sqlite_engine(parsed) -> Engine:
+    database = parsed.database
+    in_memory = not database or database == ":memory:" or parsed.query.get("mode") == "memory"
+    if in_memory:
+        # One shared connection, or every pooled connection would see its own empty database.
+        engine = create_engine(
+            parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection, _record) -> None:
+    # Driver-level autocommit: transactions are opened only by _begin_sqlite_transaction.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    if connection.get_execution_options().get(_WRITE_OPTION):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on success, rolled back on any exception.
+
+    On SQLite it starts with BEGIN IMMEDIATE, so two writers never both read
+    the state they are about to change.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{_WRITE_OPTION: True})
+        with connection.begin():
+            yield connection
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction: one consistent snapshot for every statement in it."""
+    with engine.connect() as connection, connection.begin():
+        yield connection

@@ -1,0 +1,172 @@
+"""Pages of object versions: one indexed query per page, never a sort in Python.
+
+Rows come in (date_added_us, seq) order, which is the order of the
+(collection_id, date_added_us, seq) indexes, so a page is an index range scan
+that stops after ``limit + 1`` rows (the extra row only says whether there is
+more).
+
+Filter semantics (TAXII 2.1, section 3.4):
+
+* spec_version: empty means "the latest spec_version of each object", i.e. rows
+  of an id whose spec_version no other row of that id exceeds.
+* version: "last"/"first" are the newest/oldest version among the rows that
+  pass the spec_version filter for that id; "all" is every such row; explicit
+  version keys match exactly; several values give the union. Empty means "last".
+
+The common case, latest version of the latest spec_version, is the ``is_latest``
+flag maintained on write (the row with the greatest (spec_version,
+version_key) of its id) and is served from a partial index. The other cases
+use a correlated NOT EXISTS on the (collection_id, stix_id, version_key) index,
+which touches only the few versions of each candidate id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, or_, select, true
+
+from server.store.schema import objects
+from server.store.types import ObjectQuery, Page, Position, StoredVersion
+
+VERSION_ALL = "all"
+VERSION_FIRST = "first"
+VERSION_LAST = "last"
+
+_peer = objects.alias("peer")
+
+
+def media_type_for(spec_version: str) -> str:
+    """The STIX media type of an object of this spec_version (manifest ``media_type``)."""
+    return f"application/stix+json;version={spec_version}"
+
+
+def _same_object_peers(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """EXISTS another version of the current row's object satisfying ``conditions``."""
+    return exists().where(
+        _peer.c.collection_id == objects.c.collection_id,
+        _peer.c.stix_id == objects.c.stix_id,
+        *conditions,
+    )
+
+
+def _spec_peer_condition(spec_versions: Sequence[str]) -> ColumnElement[bool]:
+    """Which other versions of an object compete with a row for "first"/"last".
+
+    With no spec_version filter a qualifying row has its object's greatest
+    spec_version, so its competitors are exactly the rows with that same
+    spec_version; with a filter they are the rows whose spec_version is listed.
+    """
+    if spec_versions:
+        return _peer.c.spec_version.in_(spec_versions)
+    return _peer.c.spec_version == objects.c.spec_version
+
+
+def version_conditions(
+    versions: Sequence[str], spec_versions: Sequence[str]
+) -> ColumnElement[bool]:
+    """The combined match[version] and match[spec_version] condition on ``objects`` rows."""
+    wanted = set(versions) or {VERSION_LAST}
+    spec_condition: ColumnElement[bool] = (
+        objects.c.spec_version.in_(spec_versions)
+        if spec_versions
+        else ~_same_object_peers(_peer.c.spec_version > objects.c.spec_version)
+    )
+    if VERSION_ALL in wanted:
+        return spec_condition
+    if wanted == {VERSION_LAST} and not spec_versions:
+        # is_latest marks the newest version of the greatest spec_version: exactly this case.
+        # Spelled "= 1" on SQLite, exactly like the partial index's predicate, so it is used.
+        return objects.c.is_latest == true()
+
+    peers = _spec_peer_condition(spec_versions)
+    alternatives: list[ColumnElement[bool]] = []
+    if VERSION_LAST in wanted:
+        alternatives.append(~_same_object_peers(peers, _peer.c.version_key > objects.c.version_key))
+    if VERSION_FIRST in wanted:
+        alternatives.append(~_same_object_peers(peers, _peer.c.version_key < objects.c.version_key))
+    explicit = sorted(wanted - {VERSION_FIRST, VERSION_LAST})
+    if explicit:
+        alternatives.append(objects.c.version_key.in_(explicit))
+    return and_(spec_condition, or_(*alternatives))
+
+
+def _position_conditions(query: ObjectQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.added_after_us is not None:
+        conditions.append(objects.c.date_added_us > query.added_after_us)
+    if query.after is not None:
+        # Written as a range on date_added_us plus a tie-break, so both planners
+        # start the index scan at the cursor instead of filtering from the beginning.
+        after = query.after
+        conditions.append(objects.c.date_added_us >= after.date_added_us)
+        conditions.append(
+            or_(
+                objects.c.date_added_us > after.date_added_us,
+                objects.c.seq > after.seq,
+            )
+        )
+    return conditions
+
+
+def page_select(
+    collection_id: str,
+    query: ObjectQuery,
+    *,
+    with_body: bool,
+    only_stix_id: str | None = None,
+) -> Select:
+    """The SELECT of one page (``limit + 1`` rows) of the objects/manifest/versions endpoints.
+
+    ``only_stix_id`` selects the versions endpoint: every version of one object,
+    whatever ``query.versions`` says.
+    """
+    if query.limit < 1:
+        raise ValueError(f"page limit must be at least 1, got {query.limit}")
+    columns = [
+        objects.c.seq,
+        objects.c.stix_id,
+        objects.c.version,
+        objects.c.date_added_us,
+        objects.c.spec_version,
+    ]
+    if with_body:
+        columns.append(objects.c.body)
+    conditions: list[ColumnElement[bool]] = [objects.c.collection_id == collection_id]
+    if only_stix_id is not None:
+        conditions.append(objects.c.stix_id == only_stix_id)
+        conditions.append(version_conditions((VERSION_ALL,), query.spec_versions))
+    else:
+        if query.ids:
+            conditions.append(objects.c.stix_id.in_(sorted(set(query.ids))))
+        conditions.append(version_conditions(query.versions, query.spec_versions))
+    if query.types:
+        conditions.append(objects.c.obj_type.in_(sorted(set(query.types))))
+    conditions.extend(_position_conditions(query))
+    if only_stix_id is not None or query.ids:
+        # A handful of rows per id: find them on the stix_id index and sort them.
+        # "+ 0" stops the planners from scanning the whole collection in
+        # date_added order instead, which the LIMIT would otherwise tempt them to do.
+        ordering = (objects.c.date_added_us + 0, objects.c.seq + 0)
+    else:
+        ordering = (objects.c.date_added_us, objects.c.seq)
+    return select(*columns).where(*conditions).order_by(*ordering).limit(query.limit + 1)
+
+
+def fetch_page(connection: Connection, statement: Select, limit: int, with_body: bool) -> Page:
+    rows = connection.execute(statement).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    versions = [
+        StoredVersion(
+            stix_id=row.stix_id,
+            version=row.version,
+            date_added_us=row.date_added_us,
+            spec_version=row.spec_version,
+            media_type=media_type_for(row.spec_version),
+            body=row.body if with_body else None,
+        )
+        for row in rows
+    ]
+    last = Position(rows[-1].date_added_us, rows[-1].seq) if rows else None
+    return Page(rows=versions, more=more, last=last)

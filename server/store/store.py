@@ -1,0 +1,470 @@
+"""``Store``: the one entry point of the server's durable storage.
+
+Every method opens its own short transaction, so one Store can be shared by
+the threads of a worker, and any number of processes can open the same
+database: nothing is cached between calls. Each process must create its own
+Store (an engine must not cross a fork).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.store import accounts, audit, catalog, medallion, statuses
+from server.store.engine import make_engine, read_transaction, write_transaction
+from server.store.migrate import current_revision, head_revision, upgrade_to_head
+from server.store.objects_read import fetch_page, page_select
+from server.store.objects_write import (
+    NewVersion,
+    delete_matching_versions,
+    insert_versions,
+    lock_collection,
+)
+from server.store.timestamps import now_us, version_key
+from server.store.types import (
+    ApiRootInfo,
+    AuditEntry,
+    CollectionInfo,
+    DeleteResult,
+    Grant,
+    ImportSummary,
+    IncomingObject,
+    ObjectQuery,
+    Page,
+    Partner,
+    PartnerGrant,
+    StatusDetail,
+    StatusRecord,
+)
+
+log = logging.getLogger(__name__)
+
+ALREADY_STORED_MESSAGE = "this version is already in the collection"
+_PURGE_INTERVAL_US = 60_000_000
+
+
+class Store:
+    """The exchange's storage on SQLite (``sqlite:///file.db``) or PostgreSQL.
+
+    ``clock`` returns the current time in microseconds; it exists so tests can
+    exercise status retention without waiting a day.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        status_retention_hours: float = statuses.DEFAULT_RETENTION_HOURS,
+        clock: Callable[[], int] = now_us,
+    ) -> None:
+        self.url = url
+        self._retention_us = statuses.retention_us(status_retention_hours)
+        self._clock = clock
+        self._engine = make_engine(url)
+        self._next_purge_us = 0
+
+    @classmethod
+    def open(cls, url: str, **options: Any) -> Store:
+        return cls(url, **options)
+
+    @property
+    def dialect(self) -> str:
+        """The database kind: sqlite or postgresql."""
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration (alembic ``upgrade head``)."""
+        upgrade_to_head(self._engine)
+
+    def schema_revision(self) -> str | None:
+        """The database's migration, or None when it was never migrated."""
+        return current_revision(self._engine)
+
+    def is_up_to_date(self) -> bool:
+        return self.schema_revision() == head_revision()
+
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics; run it after a bulk import.
+
+        Both planners pick the date_added indexes only when they know the
+        collection is large; PostgreSQL's autovacuum does this by itself
+        eventually, SQLite never does.
+        """
+        with write_transaction(self._engine) as connection:
+            connection.exec_driver_sql("ANALYZE")
+
+    # -- API roots, collections, discovery --------------------------------------
+
+    def add_api_root(self, info: ApiRootInfo) -> None:
+        """Create the API root, or update its title, description, versions and size limit."""
+        with write_transaction(self._engine) as connection:
+            catalog.put_api_root(connection, info)
+
+    def get_api_root(self, name: str) -> ApiRootInfo | None:
+        with read_transaction(self._engine) as connection:
+            return catalog.get_api_root(connection, name)
+
+    def list_api_roots(self) -> list[ApiRootInfo]:
+        with read_transaction(self._engine) as connection:
+            return catalog.list_api_roots(connection)
+
+    def add_collection(self, info: CollectionInfo) -> None:
+        """Create the collection, or update its settings; its objects are kept."""
+        with write_transaction(self._engine) as connection:
+            catalog.put_collection(connection, info)
+
+    def get_collection(self, api_root: str, collection_id: str) -> CollectionInfo | None:
+        with read_transaction(self._engine) as connection:
+            return catalog.get_collection(connection, api_root, collection_id)
+
+    def list_collections(self, api_root: str) -> list[CollectionInfo]:
+        with read_transaction(self._engine) as connection:
+            return catalog.list_collections(connection, api_root)
+
+    def get_discovery(self) -> dict[str, Any]:
+        """Title, description, contact and default of the discovery resource ({} if never set)."""
+        with read_transaction(self._engine) as connection:
+            return dict(catalog.get_setting(connection, catalog.DISCOVERY_KEY) or {})
+
+    def set_discovery(self, discovery: dict[str, Any]) -> None:
+        with write_transaction(self._engine) as connection:
+            catalog.put_setting(connection, catalog.DISCOVERY_KEY, dict(discovery))
+
+    def count_objects(self, collection_id: str, *, latest_only: bool = False) -> int:
+        """Stored versions in the collection (only the latest of each object if asked)."""
+        with read_transaction(self._engine) as connection:
+            return catalog.count_versions(connection, collection_id, latest_only)
+
+    # -- partners and grants ------------------------------------------------------
+
+    def add_partner(
+        self, partner_id: str, name: str, identity_ref: str, *, actor: str | None = None
+    ) -> str:
+        """Create an active partner; return its API key (shown once, stored only hashed)."""
+        now = self._clock()
+        with write_transaction(self._engine) as connection:
+            api_key = accounts.create_partner(connection, partner_id, name, identity_ref, now)
+            audit.record(
+                connection,
+                at_us=now,
+                actor=actor,
+                action="partner.add",
+                target=partner_id,
+                detail={"name": name, "identity_ref": identity_ref},
+            )
+        return api_key
+
+    def rotate_key(self, partner_id: str, *, actor: str | None = None) -> str:
+        """Replace the partner's API key; the old one stops working at once. Return the new key."""
+        now = self._clock()
+        with write_transaction(self._engine) as connection:
+            api_key = accounts.replace_key(connection, partner_id, now)
+            audit.record(
+                connection, at_us=now, actor=actor, action="partner.rotate_key", target=partner_id
+            )
+        return api_key
+
+    def deactivate_partner(self, partner_id: str, *, actor: str | None = None) -> None:
+        """Revoke the partner: its key stops authenticating; its published objects stay."""
+        self._set_partner_active(partner_id, False, actor, "partner.revoke")
+
+    def reactivate_partner(self, partner_id: str, *, actor: str | None = None) -> None:
+        self._set_partner_active(partner_id, True, actor, "partner.reactivate")
+
+    def _set_partner_active(
+        self, partner_id: str, active: bool, actor: str | None, action: str
+    ) -> None:
+        now = self._clock()
+        with write_transaction(self._engine) as connection:
+            accounts.set_active(connection, partner_id, active)
+            audit.record(connection, at_us=now, actor=actor, action=action, target=partner_id)
+
+    def authenticate(self, partner_id: str, api_key: str) -> Partner | None:
+        """The active partner with this id and key, else None (one indexed query, no cache)."""
+        with read_transaction(self._engine) as connection:
+            return accounts.authenticate(connection, partner_id, api_key)
+
+    def get_partner(self, partner_id: str) -> Partner | None:
+        with read_transaction(self._engine) as connection:
+            return accounts.get_partner(connection, partner_id)
+
+    def list_partners(self) -> list[Partner]:
+        with read_transaction(self._engine) as connection:
+            return accounts.list_partners(connection)
+
+    def set_grant(
+        self,
+        partner_id: str,
+        collection_id: str,
+        can_read: bool,
+        can_write: bool,
+        *,
+        actor: str | None = None,
+    ) -> None:
+        """Set what the partner may do in the collection (False, False removes all access)."""
+        now = self._clock()
+        with write_transaction(self._engine) as connection:
+            accounts.put_grant(connection, partner_id, collection_id, can_read, can_write)
+            audit.record(
+                connection,
+                at_us=now,
+                actor=actor,
+                action="grant.set",
+                target=f"{partner_id} {collection_id}",
+                detail={"can_read": bool(can_read), "can_write": bool(can_write)},
+            )
+
+    def get_grant(self, partner_id: str, collection_id: str) -> Grant:
+        """The partner's rights in the collection; no grant row means no access."""
+        with read_transaction(self._engine) as connection:
+            return accounts.get_grant(connection, partner_id, collection_id)
+
+    def grants_for(self, partner_id: str, api_root: str) -> dict[str, Grant]:
+        """The partner's grants in one API root, by collection id."""
+        with read_transaction(self._engine) as connection:
+            return accounts.grants_in_api_root(connection, partner_id, api_root)
+
+    def list_grants(self, partner_id: str | None = None) -> list[PartnerGrant]:
+        """Every grant row (of one partner, if given), for administration."""
+        with read_transaction(self._engine) as connection:
+            return accounts.list_grants(connection, partner_id)
+
+    # -- objects --------------------------------------------------------------------
+
+    def add_objects(
+        self,
+        api_root: str,
+        collection_id: str,
+        partner_id: str | None,
+        objects: Sequence[IncomingObject],
+        rejected: Sequence[StatusDetail],
+        request_timestamp_us: int,
+    ) -> StatusRecord:
+        """Store a POST's accepted objects atomically and save its (complete) status.
+
+        Versions already stored, and repeats within the request, are successes
+        stored once. ``rejected`` (refused by the HTTP layer) and objects whose
+        version is not a STIX timestamp are failures. Raises NotFoundError when
+        the collection is not in ``api_root``.
+        """
+        now = self._clock()
+        failures = list(rejected)
+        candidates: list[tuple[IncomingObject, NewVersion]] = []
+        for incoming in objects:
+            try:
+                key = version_key(incoming.version)
+            except ValueError as error:
+                failures.append(StatusDetail(incoming.stix_id, str(incoming.version), str(error)))
+                continue
+            candidates.append((incoming, _new_version(incoming, key)))
+
+        record = StatusRecord(
+            id=str(uuid.uuid4()),
+            api_root=api_root,
+            partner_id=partner_id,
+            status="complete",
+            request_timestamp_us=request_timestamp_us,
+            failures=failures,
+        )
+        with write_transaction(self._engine) as connection:
+            last = lock_collection(connection, collection_id, api_root)
+            outcome = insert_versions(
+                connection,
+                collection_id,
+                last,
+                [version for _, version in candidates],
+                publisher=partner_id,
+                now_us=now,
+            )
+            already = {id(version) for version in outcome.already_present}
+            for incoming, version in candidates:
+                message = ALREADY_STORED_MESSAGE if id(version) in already else ""
+                record.successes.append(StatusDetail(incoming.stix_id, incoming.version, message))
+            statuses.save(connection, record, created_us=now)
+            audit.record(
+                connection,
+                at_us=now,
+                actor=partner_id,
+                action="objects.publish",
+                target=collection_id,
+                detail={
+                    "added": len(outcome.added),
+                    "already_present": len(outcome.already_present),
+                    "failed": len(failures),
+                    "status_id": record.id,
+                },
+            )
+        self._purge_statuses_now_and_then(now)
+        return record
+
+    def query_objects(self, collection_id: str, query: ObjectQuery, with_body: bool = True) -> Page:
+        """One page of the objects (or, without bodies, manifest) endpoint."""
+        statement = page_select(collection_id, query, with_body=with_body)
+        with read_transaction(self._engine) as connection:
+            return fetch_page(connection, statement, query.limit, with_body)
+
+    def get_versions(self, collection_id: str, stix_id: str, query: ObjectQuery) -> Page:
+        """One page of every version of one object (versions endpoint: no bodies)."""
+        statement = page_select(collection_id, query, with_body=False, only_stix_id=stix_id)
+        with read_transaction(self._engine) as connection:
+            return fetch_page(connection, statement, query.limit, with_body=False)
+
+    def delete_object(
+        self,
+        collection_id: str,
+        stix_id: str,
+        query: ObjectQuery,
+        partner_id: str | None,
+    ) -> DeleteResult:
+        """Delete the versions of ``stix_id`` matching ``query.versions``/``spec_versions``.
+
+        Only versions ``partner_id`` published are deleted (None: the
+        administrator, any version); the others matched are counted in
+        ``not_owned``. Empty ``versions`` means the latest version, as for
+        every TAXII filter; pass ("all",) to delete every version.
+        """
+        now = self._clock()
+        with write_transaction(self._engine) as connection:
+            lock_collection(connection, collection_id)
+            deleted, not_owned = delete_matching_versions(
+                connection,
+                collection_id,
+                stix_id,
+                query.versions,
+                query.spec_versions,
+                partner_id,
+            )
+            if deleted:
+                audit.record(
+                    connection,
+                    at_us=now,
+                    actor=partner_id,
+                    action="objects.delete",
+                    target=f"{collection_id} {stix_id}",
+                    detail={"deleted": deleted, "versions": list(query.versions) or ["last"]},
+                )
+        return DeleteResult(deleted=deleted, not_owned=not_owned)
+
+    # -- statuses -------------------------------------------------------------------
+
+    def get_status(
+        self, api_root: str, status_id: str, partner_id: str | None
+    ) -> StatusRecord | None:
+        """The status if it exists in ``api_root`` and belongs to ``partner_id`` (None: admin)."""
+        with read_transaction(self._engine) as connection:
+            record = statuses.load(connection, api_root, status_id)
+        if record is None or (partner_id is not None and record.partner_id != partner_id):
+            return None
+        return record
+
+    def purge_statuses(self, now: int | None = None) -> int:
+        """Delete statuses older than the retention period; return how many went."""
+        cutoff = (self._clock() if now is None else now) - self._retention_us
+        with write_transaction(self._engine) as connection:
+            return statuses.purge_older_than(connection, cutoff)
+
+    def _purge_statuses_now_and_then(self, now: int) -> None:
+        # At most once a minute per process: enough to bound the table, cheap on busy servers.
+        if now < self._next_purge_us:
+            return
+        self._next_purge_us = now + _PURGE_INTERVAL_US
+        try:
+            self.purge_statuses(now)
+        except SQLAlchemyError:
+            # The POST already committed; a failed purge is retried a minute later.
+            log.warning("status purge failed; will retry", exc_info=True)
+
+    # -- audit and import --------------------------------------------------------------
+
+    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit log entries, newest first."""
+        with read_transaction(self._engine) as connection:
+            return audit.recent(connection, limit)
+
+    def import_medallion(self, source: str | Path | dict) -> ImportSummary:
+        """Import a medallion data file (path or parsed dict) in one transaction.
+
+        date_added values are kept exactly; imported versions have no
+        publisher (only the administrator may delete them); a version already
+        present is skipped, so importing twice adds nothing. Import before
+        partners start polling: imported dates may be older than ones already
+        served.
+        """
+        now = self._clock()
+        document, label = medallion.load_document(source)
+        plan = medallion.plan_import(document, label, now)
+        counts = dict.fromkeys(
+            (
+                "api_roots",
+                "collections",
+                "objects_added",
+                "objects_already_present",
+                "statuses_added",
+                "statuses_already_present",
+            ),
+            0,
+        )
+        with write_transaction(self._engine) as connection:
+            if plan.discovery:
+                merged = dict(catalog.get_setting(connection, catalog.DISCOVERY_KEY) or {})
+                merged.update(plan.discovery)
+                catalog.put_setting(connection, catalog.DISCOVERY_KEY, merged)
+            for root in plan.api_roots:
+                counts["api_roots"] += catalog.get_api_root(connection, root.name) is None
+                catalog.put_api_root(connection, root)
+            for collection in plan.collections:
+                info = collection.info
+                counts["collections"] += (
+                    catalog.get_collection(connection, info.api_root, info.id) is None
+                )
+                catalog.put_collection(connection, info)
+                last = lock_collection(connection, info.id)
+                outcome = insert_versions(
+                    connection, info.id, last, collection.versions, publisher=None, now_us=now
+                )
+                counts["objects_added"] += len(outcome.added)
+                counts["objects_already_present"] += len(outcome.already_present)
+            for record in plan.statuses:
+                if statuses.exists(connection, record.id):
+                    counts["statuses_already_present"] += 1
+                    continue
+                statuses.save(connection, record, created_us=now)
+                counts["statuses_added"] += 1
+            summary = ImportSummary(**counts)
+            audit.record(
+                connection,
+                at_us=now,
+                actor=None,
+                action="import.medallion",
+                target=label,
+                detail=dict(counts),
+            )
+        return summary
+
+
+def _new_version(incoming: IncomingObject, key: str) -> NewVersion:
+    return NewVersion(
+        stix_id=incoming.stix_id,
+        obj_type=incoming.obj_type,
+        version=incoming.version,
+        version_key=key,
+        spec_version=incoming.spec_version,
+        body=incoming.body,
+    )
