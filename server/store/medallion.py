@@ -219,6 +219,13 @@ def _plan_status(raw: Any, api_root: str, where: str, now_us: int) -> StatusReco
     )
 
 
+def _max_content_length(information: dict, where: str) -> int:
+    value = information.get("max_content_length", 10 * 1024 * 1024)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{where}: max_content_length must be a positive integer")
+    return value
+
+
 def plan_import(document: Any, label: str, now_us: int) -> ImportPlan:
     """Validate the whole file and turn it into store records, before anything is written."""
     if not isinstance(document, dict):
@@ -242,7 +249,7 @@ def plan_import(document: Any, label: str, now_us: int) -> ImportPlan:
                 versions=tuple(
                     information.get("versions") or ("application/taxii+json;version=2.1",)
                 ),
-                max_content_length=int(information.get("max_content_length", 10 * 1024 * 1024)),
+                max_content_length=_max_content_length(information, where),
             )
         )
         raw_collections = root.get("collections", [])

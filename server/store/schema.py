@@ -91,7 +91,7 @@ objects = Table(
         ForeignKey("collections.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    Column("stix_id", byte_ordered_string(255), nullable=False),
+    Column("stix_id", byte_ordered_string(300), nullable=False),
     Column("obj_type", byte_ordered_string(250), nullable=False),
     Column("version", String(64), nullable=False),
     Column("version_key", byte_ordered_string(30), nullable=False),

@@ -70,7 +70,7 @@ def upgrade() -> None:
             sa.ForeignKey("collections.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column("stix_id", _byte_ordered(255), nullable=False),
+        sa.Column("stix_id", _byte_ordered(300), nullable=False),
         sa.Column("obj_type", _byte_ordered(250), nullable=False),
         sa.Column("version", sa.String(64), nullable=False),
         sa.Column("version_key", _byte_ordered(30), nullable=False),
