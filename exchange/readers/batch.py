@@ -1,0 +1,155 @@
+"""Reading a whole batch of input files into validated records, all or nothing.
+
+A batch is everything one command run publishes. Every record of every file
+is read and validated before the caller gets anything, and any error means
+the caller gets nothing but the errors: a batch is never published half-way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from exchange.errors import DEFAULT_MAX_ERRORS, ErrorCollector, InputError
+from exchange.readers.csv_source import parse_csv
+from exchange.readers.formats import InputFormat, format_for
+from exchange.readers.json_source import parse_json
+from exchange.readers.jsonl_source import parse_jsonl
+from exchange.readers.raw import RawRecord
+from exchange.readers.text import UnreadableInput, display_name, read_text
+from exchange.readers.validation import Record, validate_raw
+from mappings.records import record_key
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedRecord:
+    """A validated record and where it was read, for later checks that report lines."""
+
+    record: Record
+    file: str
+    line: int
+
+
+Progress = Callable[[int], None]
+"""Called with the number of records just validated (e.g. ``tqdm.update``)."""
+
+
+def _parse(
+    text: str, name: str, fmt: InputFormat, errors: ErrorCollector, kind: str | None
+) -> list[RawRecord]:
+    if fmt is InputFormat.JSON:
+        return parse_json(text, name, errors)
+    if fmt is InputFormat.JSONL:
+        return parse_jsonl(text, name, errors)
+    return parse_csv(text, name, errors, kind)
+
+
+def read_file_raw(
+    path: str | Path,
+    errors: ErrorCollector,
+    *,
+    input_format: InputFormat | str | None = None,
+    kind: str | None = None,
+) -> list[RawRecord]:
+    """The unvalidated records of one file; its problems go to ``errors``."""
+    name = display_name(path)
+    try:
+        fmt = format_for(path, input_format)
+    except ValueError as exc:
+        errors.add(InputError(name, None, None, str(exc)))
+        return []
+    try:
+        text = read_text(path)
+    except UnreadableInput as exc:
+        errors.add(exc.error)
+        return []
+    return _parse(text, name, fmt, errors, kind)
+
+
+def read_detections(
+    paths: Sequence[str | Path],
+    *,
+    input_format: InputFormat | str | None = None,
+    kind: str | None = None,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+    progress: Progress | None = None,
+) -> list[LocatedRecord]:
+    """Every record of every file, validated, in input order.
+
+    Raises ``InputErrors`` (up to ``max_errors`` one-line errors, sorted by
+    file then line) when any file or record is bad, including the same record
+    (kind and key) given twice in the batch: one run publishes one version of
+    each record.
+    """
+    errors = ErrorCollector(max_errors)
+    located: list[LocatedRecord] = []
+    first_at: dict[tuple[str, str], LocatedRecord] = {}
+    for path in paths:
+        if errors.full:
+            errors.truncated = True
+            break
+        file_errors = ErrorCollector(max_errors)
+        raws = read_file_raw(path, file_errors, input_format=input_format, kind=kind)
+        for raw in raws:
+            result = validate_raw(raw, kind)
+            if isinstance(result, list):
+                file_errors.extend(result)
+            else:
+                _add_unique(
+                    LocatedRecord(result, raw.file, raw.line), located, first_at, file_errors
+                )
+            if file_errors.full:
+                file_errors.truncated = True
+                break
+        errors.extend(sorted(file_errors.errors, key=lambda e: e.line or 0))
+        errors.truncated = errors.truncated or file_errors.truncated
+        if progress is not None:
+            progress(len(raws))
+    errors.raise_if_any()
+    return located
+
+
+def _add_unique(
+    item: LocatedRecord,
+    located: list[LocatedRecord],
+    first_at: dict[tuple[str, str], LocatedRecord],
+    errors: ErrorCollector,
+) -> None:
+    record = item.record
+    identity = (record.kind, record_key(record))
+    earlier = first_at.setdefault(identity, item)
+    if earlier is item:
+        located.append(item)
+        return
+    errors.add(
+        InputError(
+            item.file,
+            item.line,
+            _key_field(record),
+            f"{record.kind} {identity[1]!r} appears twice in this batch "
+            f"(first at {earlier.file}:{earlier.line})",
+        )
+    )
+
+
+def _key_field(record: Record) -> str:
+    return {"account-cluster": "cluster_id", "prompt-fingerprint": "fingerprint_id"}.get(
+        record.kind, "cidr"
+    )
+
+
+def read_records(
+    paths: Sequence[str | Path],
+    *,
+    input_format: InputFormat | str | None = None,
+    kind: str | None = None,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+) -> list[Record]:
+    """Like ``read_detections``, without the locations."""
+    return [
+        item.record
+        for item in read_detections(
+            paths, input_format=input_format, kind=kind, max_errors=max_errors
+        )
+    ]
