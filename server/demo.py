@@ -130,6 +130,10 @@ def _catalog(store: Store, config: ServerConfig) -> None:
                 max_tlp=demo.max_tlp,
             )
         )
+
+
+def _grants(store: Store) -> None:
+    for demo in DEMO_COLLECTIONS:
         for sample in SAMPLE_PARTNERS:
             store.set_grant(sample["id"], demo.id, True, True)
 
@@ -161,6 +165,7 @@ def set_up_demo(directory: Path = DEMO_DIR, bundle: Path = SAMPLE_BUNDLE) -> Dem
         store.migrate()
         _catalog(store, config)
         keys = _partner_keys(store, directory / DEMO_CREDENTIALS.name)
+        _grants(store)
         loaded = _load_sample_bundle(store, config, bundle) if bundle.exists() else []
     finally:
         store.close()

@@ -16,6 +16,7 @@ import orjson
 
 from server.store import Store
 from server.store.types import CollectionInfo, Partner, StatusRecord
+from server.taxii.creators import refuse_foreign_versions
 from server.taxii.stix_checks import check_objects
 
 
@@ -55,6 +56,7 @@ def load_objects(
     """Check and store ``objects`` as if ``partner`` had POSTed them; returns the status."""
     received_us = time.time_ns() // 1000
     accepted, rejected = check_objects(objects, collection, partner)
+    accepted, rejected = refuse_foreign_versions(store, collection, partner, accepted, rejected)
     return store.add_objects(
         collection.api_root, collection.id, partner.id, accepted, rejected, received_us
     )

@@ -72,6 +72,9 @@ def gunicorn_options(config: ServerConfig) -> dict[str, Any]:
         "proc_name": "dx-server",
         "errorlog": "-",
         "loglevel": "info",
+        # Newer gunicorn opens a control socket at one fixed path per user; several
+        # servers on one host (tests, staging) would fight over it. Not needed here.
+        "control_socket_disable": True,
     }
 
 
@@ -85,7 +88,8 @@ class TaxiiServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self._options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # options newer than the installed gunicorn are skipped
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return create_app(self._config)

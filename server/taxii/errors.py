@@ -17,6 +17,7 @@ from flask import Flask, Response
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from server.store.errors import InvalidInputError, NotFoundError
 from server.taxii.media import TAXII_CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,15 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TaxiiError)
     def _taxii(error: TaxiiError) -> Response:
         return error_response(error)
+
+    @app.errorhandler(NotFoundError)
+    def _store_not_found(error: NotFoundError) -> Response:
+        # E.g. a collection removed between our lookup and the write.
+        return error_response(TaxiiError(404, str(error), error_code="not-found"))
+
+    @app.errorhandler(InvalidInputError)
+    def _store_invalid(error: InvalidInputError) -> Response:
+        return error_response(TaxiiError(400, str(error), error_code="invalid-input"))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -22,6 +22,7 @@ from server.taxii.access import (
 )
 from server.taxii.body import parse_envelope, read_body
 from server.taxii.context import current_partner, server_context
+from server.taxii.creators import refuse_foreign_versions
 from server.taxii.cursor import Scope
 from server.taxii.errors import TaxiiError
 from server.taxii.filters import (
@@ -93,6 +94,9 @@ def add_objects(api_root: str, collection_id: str) -> Response:
     envelope = parse_envelope(read_body(request, root.max_content_length))
     partner = current_partner()
     accepted, rejected = check_objects(envelope.objects, access.collection, partner)
+    accepted, rejected = refuse_foreign_versions(
+        ctx.store, access.collection, partner, accepted, rejected
+    )
     status = ctx.store.add_objects(
         api_root, access.collection.id, partner.id, accepted, rejected, received_us
     )

@@ -190,6 +190,23 @@ def test_forged_created_by_ref_is_refused_and_not_stored(world):
     assert relaxed["success_count"] == 1
 
 
+def test_only_the_creator_may_add_versions(world):
+    running, *_ = world
+    original = indicator(IDENTITIES["pa"], created="2026-03-01T00:00:00Z")
+    path = f"/exchange/collections/{C1}/objects/"
+    assert running.client("pa").post_objects(path, [original]).json()["success_count"] == 1
+    hijack = dict(original, modified="2026-03-02T00:00:00Z", name="overwritten")
+    del hijack["created_by_ref"]
+    claimed = dict(hijack, created_by_ref=IDENTITIES["pc"])
+    status = running.client("pc").post_objects(path, [hijack, claimed]).json()
+    assert status["failure_count"] == 2
+    assert all("only its creator may add versions" in f["message"] for f in status["failures"])
+    versions = running.client("pa").get(f"{path}{original['id']}/versions/").json()["versions"]
+    assert versions == [original["modified"]]
+    update = dict(original, modified="2026-03-03T00:00:00Z")
+    assert running.client("pa").post_objects(path, [update]).json()["success_count"] == 1
+
+
 def test_tlp_cap(world):
     running, *_ = world
     client = running.client("pa")

@@ -465,6 +465,8 @@ def test_post_reports_duplicates_as_successes_and_bad_objects_as_failures(world)
     again = collection.add_objects({"objects": [good, good]})
     assert (again.success_count, again.failure_count) == (2, 0)
     assert len(collection.get_object(good["id"], version="all")["objects"]) == 1
+    status.refresh()  # taxii2-client builds this status URL without a trailing slash
+    assert (status.status, status.failure_count) == ("complete", 5)
     root = ApiRoot(running.root_url, user=LAB, password=running.keys[LAB])
     fetched = root.get_status(status.id)
     assert (fetched.id, fetched.status, fetched.failure_count) == (status.id, "complete", 5)
