@@ -177,7 +177,9 @@ class TaxiiSession:
                 problem = _connection_problem(error)
                 retry_after = None
             except AccessError as error:
-                raise AccessRefused(f"{what}: {error}") from None
+                raise AccessRefused(
+                    f"{what}: not allowed for partner {self.partner_id}: {error}"
+                ) from None
             except TAXIIServiceException as error:
                 message = str(error).splitlines()[0] if str(error) else type(error).__name__
                 raise BadServerResponse(f"{what}: {message}") from None

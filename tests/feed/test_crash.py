@@ -1,0 +1,127 @@
+"""Crash test: a poller SIGKILLed at random points, restarted each time, ends exact.
+
+10,000 object versions (8,000 objects plus a second version of 2,000) are
+loaded into a real server; ``dx poll --once`` runs as a subprocess and is
+killed at seeded random moments, over and over, until one run finishes on its
+own. The local store must then hold exactly the server's versions (same ids,
+versions and date_added, in the same order): none missing, none twice.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from taxii2client.v21 import Collection, as_pages
+
+from exchange.feed.store import FeedStore
+from exchange.lab_config import load_lab_config
+from tests.feed.harness import REPO, Exchange, build_exchange
+from tests.feed.stix_factory import many_indicators, write_bundle
+
+VERSIONS = 10_000
+SEED = 20260501
+MAX_RUNS = 60
+
+
+@pytest.fixture(scope="module")
+def loaded_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    exchange = build_exchange(tmp_path_factory.mktemp("crash"))
+    objects = many_indicators(VERSIONS, versions_every=4)
+    assert len(objects) == VERSIONS
+    exchange.load(write_bundle(exchange.directory / "bulk.json", objects))
+    exchange.start()
+    try:
+        yield exchange
+    finally:
+        exchange.stop()
+
+
+def server_index(exchange: Exchange) -> list[tuple[str, str, str]]:
+    collection = Collection(
+        f"{exchange.api_root_url}collections/{exchange.collection_id}/",
+        user="lab-b",
+        password=exchange.keys["lab-b"],
+    )
+    entries = []
+    for page in as_pages(collection.get_manifest, per_request=5000, version="all"):
+        entries += [(e["id"], e["version"], e["date_added"]) for e in page.get("objects", [])]
+    return entries
+
+
+def start_poller(lab: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exchange.commands.poll",
+            "--config",
+            str(lab),
+            "--once",
+            "--quiet",
+            "--page-size",
+            "200",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stored_count(store_path: Path, collection_id: str) -> int:
+    if not store_path.exists():
+        return 0
+    with FeedStore(store_path) as store:
+        return store.count_versions(collection_id)
+
+
+@pytest.mark.slow
+def test_poller_killed_at_random_points_ends_with_exactly_the_servers_versions(
+    loaded_exchange: Exchange,
+) -> None:
+    exchange = loaded_exchange
+    lab = exchange.lab_config("crashing")
+    store_path = load_lab_config(lab).store_path
+    rng = random.Random(SEED)
+    kills: list[int] = []
+    finished = False
+    for _run in range(MAX_RUNS):
+        poller = start_poller(lab)
+        try:
+            poller.wait(timeout=rng.uniform(0.25, 1.4))
+        except subprocess.TimeoutExpired:
+            poller.send_signal(signal.SIGKILL)
+            poller.wait(timeout=10)
+            kills.append(stored_count(store_path, exchange.collection_id))
+            continue
+        finally:
+            if poller.stderr is not None:
+                stderr = poller.stderr.read().decode()
+                poller.stderr.close()
+        assert poller.returncode == 0, stderr
+        finished = True
+        break
+    assert finished, f"poller never finished in {MAX_RUNS} runs (kills at counts {kills})"
+    # The kills really interrupted syncs part-way, more than once.
+    assert len([count for count in kills if 0 < count < VERSIONS]) >= 3, kills
+    assert kills == sorted(kills), "progress is never lost between runs"
+
+    print("kills at stored counts:", kills)
+    expected = server_index(exchange)
+    assert len(expected) == VERSIONS
+    with FeedStore(store_path) as store:
+        local = store.version_index(exchange.collection_id)
+        cursor = store.cursor(exchange.api_root_url, exchange.collection_id)
+    assert len(set(local)) == len(local)
+    assert local == expected
+    assert cursor == expected[-1][2]
+    # One more run after the finish stores nothing new.
+    poller = start_poller(lab)
+    _, stderr = poller.communicate(timeout=60)
+    assert poller.returncode == 0, stderr
+    assert stored_count(store_path, exchange.collection_id) == VERSIONS
