@@ -18,14 +18,16 @@ from exchange.readers.raw import RawRecord
 KIND_NAMES = ", ".join(LAYOUTS)
 
 
-class _MalformedCsv(Exception):
+class MalformedCsv(Exception):
+    """Bad CSV quoting; ``line`` is where the broken row starts."""
+
     def __init__(self, line: int, message: str) -> None:
         self.line = line
         super().__init__(message)
 
 
-def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(start line, cells) of each non-blank row; bad quoting raises _MalformedCsv."""
+def csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(start line, cells) of each non-blank row; bad quoting raises MalformedCsv."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     next_start = 1
     while True:
@@ -34,7 +36,7 @@ def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _MalformedCsv(next_start, str(exc)) from None
+            raise MalformedCsv(next_start, str(exc)) from None
         start, next_start = next_start, reader.line_num + 1
         if any(cell.strip() for cell in cells):
             yield start, cells
@@ -48,13 +50,13 @@ def parse_csv(
     ``kind`` (from ``--kind``) applies to every row; without it the file needs
     a ``kind`` column, and every row must name the same kind.
     """
-    rows = _rows(text)
+    rows = csv_rows(text)
     try:
         header_line, header = next(rows)
     except StopIteration:
         errors.add(InputError(name, 1, None, "empty file: expected a header row"))
         return []
-    except _MalformedCsv as exc:
+    except MalformedCsv as exc:
         errors.add(InputError(name, exc.line, None, f"malformed CSV: {exc}"))
         return []
     header = [cell.strip() for cell in header]
@@ -113,7 +115,7 @@ def parse_csv(
                 continue
             data[KIND_COLUMN] = layout.kind
             records.append(RawRecord(name, line, data))
-    except _MalformedCsv as exc:
+    except MalformedCsv as exc:
         errors.add(InputError(name, exc.line, None, f"malformed CSV: {exc}"))
     return records
 

@@ -1,0 +1,200 @@
+"""The readers: every format gives the same validated records, errors name file:line: field."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from exchange.errors import InputErrors
+from exchange.readers import LAYOUTS, read_detections, read_records
+from mappings.records import AccountCluster, IpRange, PromptFingerprint
+from tests.exchange.helpers import (
+    cluster,
+    fingerprint,
+    ip_range,
+    valid_batch,
+    write_json_array,
+    write_jsonl,
+)
+
+
+def write_csv(path: Path, records: list[dict], kind: str) -> Path:
+    """CSV through the layout's own encoder, as the samples generator writes it."""
+    layout = LAYOUTS[kind]
+    model = {
+        "account-cluster": AccountCluster,
+        "prompt-fingerprint": PromptFingerprint,
+        "ip-range": IpRange,
+    }[kind]
+    rows = [layout.header()] + [layout.encode_record(model.model_validate(r)) for r in records]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def errors_of(paths: list[Path], **options) -> list[str]:
+    with pytest.raises(InputErrors) as caught:
+        read_records(paths, **options)
+    return list(caught.value.lines())
+
+
+def test_json_jsonl_and_csv_give_equal_records(tmp_path: Path) -> None:
+    batch = valid_batch()
+    from_json = read_records([write_json_array(tmp_path / "a.json", batch)])
+    from_jsonl = read_records([write_jsonl(tmp_path / "a.jsonl", batch)])
+    csv_files = [
+        write_csv(tmp_path / f"{record['kind']}.csv", [record], record["kind"]) for record in batch
+    ]
+    from_csv = read_records(csv_files)
+    assert [r.kind for r in from_json] == ["account-cluster", "prompt-fingerprint", "ip-range"]
+    assert from_json == from_jsonl == from_csv
+    assert from_json[0].volume.requests == 1000
+    assert from_json[0].members[1].kind == "phone"
+
+
+def test_single_object_json_document(tmp_path: Path) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(ip_range(), indent=2), encoding="utf-8")
+    (record,) = read_records([path])
+    assert isinstance(record, IpRange)
+    assert record.cidr == "198.51.100.0/24"
+
+
+def test_json_array_records_carry_the_line_they_start_on(tmp_path: Path) -> None:
+    path = tmp_path / "pretty.json"
+    path.write_text(json.dumps(valid_batch(), indent=2), encoding="utf-8")
+    located = read_detections([path])
+    text_lines = path.read_text(encoding="utf-8").splitlines()
+    assert located[0].line == 2
+    for item in located:
+        # each record is reported at the line of its opening brace
+        assert text_lines[item.line - 1].strip() == "{"
+    assert located[1].line > located[0].line + 10
+
+
+def test_jsonl_ignores_blank_lines_and_keeps_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "gaps.jsonl"
+    path.write_text(
+        "\n" + json.dumps(ip_range()) + "\n\n   \n" + json.dumps(cluster()) + "\r\n\n",
+        encoding="utf-8",
+    )
+    located = read_detections([path])
+    assert [(item.record.kind, item.line) for item in located] == [
+        ("ip-range", 2),
+        ("account-cluster", 5),
+    ]
+
+
+def test_csv_kind_option_replaces_the_kind_column(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "ranges.csv", [ip_range(), ip_range(cidr="2001:db8::/48")], "ip-range"
+    )
+    text = path.read_text(encoding="utf-8").splitlines()
+    without_kind = "\n".join(line.split(",", 1)[1] for line in text) + "\n"
+    path.write_text(without_kind, encoding="utf-8")
+    records = read_records([path], kind="ip-range")
+    assert [r.cidr for r in records] == ["198.51.100.0/24", "2001:db8::/48"]
+    assert errors_of([path]) == [f"{path}:1: kind: no kind column: add one or pass --kind"]
+
+
+def test_csv_row_spanning_lines_is_reported_at_its_first_line(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "r.csv",
+        [ip_range(as_name="MULTI\nLINE\nNAME"), ip_range(cidr="203.0.113.0/24")],
+        "ip-range",
+    )
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("203.0.113.0/24", "203.0.113.0/33"), encoding="utf-8")
+    lines = errors_of([path])
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}:5: cidr: ")
+
+
+def test_csv_empty_cells_use_defaults_and_lists_split(tmp_path: Path) -> None:
+    header = ",".join(LAYOUTS["account-cluster"].header())
+    path = tmp_path / "c.csv"
+    base = LAYOUTS["account-cluster"].encode_record(AccountCluster.model_validate(cluster()))
+    by_name = dict(zip(LAYOUTS["account-cluster"].header(), base, strict=True))
+    by_name.update(
+        {
+            "tlp": "",
+            "withdrawn": "",
+            "linking_signals": "signup_burst=3 ; templated_prompts=9",
+            "targeted_capabilities": " math ;tool_use;",
+        }
+    )
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header.split(","), list(by_name.values())])
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    (record,) = read_records([path])
+    assert record.tlp == "amber" and record.withdrawn is False
+    assert record.targeted_capabilities == ["math", "tool_use"]
+    assert [(s.signal, s.count) for s in record.linking_signals] == [
+        ("signup_burst", 3),
+        ("templated_prompts", 9),
+    ]
+
+
+def test_csv_round_trip_of_every_kind(tmp_path: Path) -> None:
+    cases = [
+        (AccountCluster, cluster()),
+        (PromptFingerprint, fingerprint()),
+        (IpRange, ip_range(valid_until="2026-06-01T00:00:00Z", withdrawn=True, campaign="c-1")),
+    ]
+    for model, record in cases:
+        path = write_csv(tmp_path / f"{record['kind']}.csv", [record], record["kind"])
+        (parsed,) = read_records([path])
+        assert parsed == model.model_validate(record)
+
+
+def test_errors_are_sorted_by_file_then_line_and_capped(tmp_path: Path) -> None:
+    bad = [ip_range(cidr=f"198.51.{i}.0/33") for i in range(30)]
+    first = write_jsonl(tmp_path / "first.jsonl", bad)
+    second = write_jsonl(tmp_path / "second.jsonl", [ip_range(confidence=101)])
+    lines = errors_of([first, second], max_errors=5)
+    assert lines[:5] == [
+        f"{first}:{n}: cidr: '198.51.{n - 1}.0/33' is not a valid CIDR range: "
+        f"'198.51.{n - 1}.0/33' does not appear to be an IPv4 or IPv6 network"
+        for n in range(1, 6)
+    ]
+    assert lines[5] == "(stopped after 5 errors; fix these and run again)"
+
+
+def test_union_failures_are_one_line_and_model_checks_name_a_field(tmp_path: Path) -> None:
+    record = fingerprint()
+    record["fingerprints"][0]["parameters"]["shingles"] = [3]
+    path = write_jsonl(
+        tmp_path / "u.jsonl",
+        [
+            record,
+            ip_range(first_seen="2026-05-02T00:00:00Z"),
+        ],
+    )
+    assert errors_of([path]) == [
+        f"{path}:1: fingerprints[0].parameters.shingles: Input should be a valid integer, "
+        "a valid number or a valid string",
+        f"{path}:2: last_seen: last_seen is before first_seen",
+    ]
+
+
+def test_same_record_twice_in_a_batch_is_refused(tmp_path: Path) -> None:
+    one = write_jsonl(tmp_path / "one.jsonl", [ip_range()])
+    two = write_json_array(tmp_path / "two.json", [cluster(), ip_range(cidr="198.51.100.0/24")])
+    assert errors_of([one, two]) == [
+        f"{two}:3: cidr: ip-range '198.51.100.0/24' appears twice in this batch (first at {one}:1)"
+    ]
+
+
+def test_empty_inputs(tmp_path: Path) -> None:
+    empty_array = tmp_path / "empty.json"
+    empty_array.write_text(" [ ] \n", encoding="utf-8")
+    assert read_records([empty_array]) == []
+    nothing = tmp_path / "nothing.json"
+    nothing.write_text("\n", encoding="utf-8")
+    assert errors_of([nothing]) == [
+        f"{nothing}:1: empty file: expected a record object or an array"
+    ]
