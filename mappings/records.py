@@ -129,12 +129,16 @@ KeyedHash = Annotated[str, AfterValidator(_keyed_hash)]
 Confidence = Annotated[int, Field(ge=0, le=100)]
 Count = Annotated[int, Field(ge=0)]
 KeyId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+ParameterName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]
+"""Fingerprint parameter names travel as STIX dictionary keys (letters, digits, underscore)."""
 
 
 class _Strict(BaseModel):
     """Shared strictness: unknown fields are errors, models are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 class _Lifecycle(_Strict):
@@ -152,6 +156,9 @@ class _Lifecycle(_Strict):
     def _seen_in_order(self) -> _Lifecycle:
         if self.last_seen < self.first_seen:
             raise ValueError("last_seen is before first_seen")
+        if self.updated < self.first_seen:
+            # STIX: created (first_seen) must not be after modified (updated).
+            raise ValueError("updated is before first_seen")
         return self
 
 
@@ -235,7 +242,7 @@ class FingerprintValue(_Strict):
     algorithm: FingerprintAlgorithm
     key_id: KeyId
     value: Annotated[str, Field(min_length=8, max_length=4096, pattern=r"^[A-Za-z0-9+/=_-]+$")]
-    parameters: dict[str, int | float | str] = Field(default_factory=dict)
+    parameters: dict[ParameterName, int | float | str] = Field(default_factory=dict)
     match_rule: MatchRule
 
 
@@ -281,6 +288,13 @@ class IpRange(_Lifecycle):
     @classmethod
     def _cidr_is_valid(cls, value: str) -> str:
         return _canonical_cidr(value)
+
+    @model_validator(mode="after")
+    def _expires_after_start(self) -> IpRange:
+        if self.valid_until is not None and self.valid_until <= self.first_seen:
+            # STIX: an indicator's valid_until must be later than valid_from (first_seen).
+            raise ValueError("valid_until must be after first_seen")
+        return self
 
     @property
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

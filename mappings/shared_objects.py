@@ -1,0 +1,223 @@
+"""Objects several records of one batch point at: campaigns, infrastructure, observables.
+
+A record owns its indicators, its SDO and its relationships: they take the
+record's TLP, confidence, times and revocation. Some objects are shared
+instead: the campaign and its infrastructure (one per producer and campaign
+key), the campaign's ``uses`` relationships, and the observables (an address
+range, an AS, a keyed account hash, a fingerprint value) that several records
+may name. Their content is fixed by their key; what varies is aggregated over
+the records of the batch that contribute to them:
+
+* TLP: the *least* restrictive level among the contributors. Every
+  contributor already discloses the shared content (the campaign key, the
+  CIDR, the hash) at its own level, so the shared object reveals nothing the
+  most open of them does not, and a collection capped at that level still
+  accepts it;
+* ``modified``: the latest ``updated`` among the contributors, so a later
+  batch makes a newer version; ``created``: the fixed project time (or
+  ``modified`` if a record is older), so it never moves.
+
+Shared objects are never revoked: one record being withdrawn says nothing
+about the campaign or about an address another record still names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mappings.ids import authored_id
+from mappings.producer import Producer
+from mappings.records import AccountCluster, IpRange, PromptFingerprint
+from mappings.timestamps import stix_timestamp
+from mappings.well_known import (
+    FIXED_OBJECT_TIME,
+    TLP_MARKING_IDS,
+    TLP_ORDER,
+    atlas_attack_pattern_id,
+)
+
+Record = AccountCluster | PromptFingerprint | IpRange
+
+_TLP_RANK = {level: rank for rank, level in enumerate(TLP_ORDER)}
+
+TECHNIQUES_FOR_EVERY_CAMPAIGN = ("AML.T0040", "AML.T0024.002", "AML.T0005")
+"""Every distillation campaign queries the API, extracts the model and trains a proxy."""
+
+TECHNIQUES_BY_KIND = {
+    "account-cluster": "AML.T0021",
+    "prompt-fingerprint": "AML.T0065",
+    "ip-range": "AML.T0008.005",
+}
+"""What each kind of detection is evidence of."""
+
+
+@dataclass
+class Contributions:
+    """Least restrictive TLP and latest update over the records that share an object."""
+
+    tlp_rank: int = len(TLP_ORDER)
+    updated: datetime | None = None
+
+    def add(self, record: Record) -> None:
+        self.tlp_rank = min(self.tlp_rank, _TLP_RANK[record.tlp])
+        if self.updated is None or record.updated > self.updated:
+            self.updated = record.updated
+
+    def marking_refs(self) -> list[str]:
+        return [TLP_MARKING_IDS[TLP_ORDER[self.tlp_rank]]]
+
+    def times(self) -> tuple[str, str]:
+        """(created, modified) as STIX timestamps."""
+        assert self.updated is not None, "a shared object always has a contributor"
+        created = min(FIXED_OBJECT_TIME, self.updated)
+        return stix_timestamp(created), stix_timestamp(self.updated)
+
+
+@dataclass
+class _Observable:
+    body: dict[str, Any]
+    rank: tuple[datetime, str]
+    contributions: Contributions = field(default_factory=Contributions)
+
+
+def campaign_id(producer: Producer, campaign_key: str | None) -> str:
+    """One campaign per producer and campaign key; records without one share a default."""
+    return authored_id("campaign", producer.key, campaign_key or "")
+
+
+def infrastructure_id(producer: Producer, campaign_key: str | None) -> str:
+    return authored_id("infrastructure", producer.key, "campaign", campaign_key or "")
+
+
+class SharedObjects:
+    """Collects the shared objects of one batch while its records are converted."""
+
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+        self._campaigns: dict[str | None, Contributions] = {}
+        self._infrastructure: dict[str | None, Contributions] = {}
+        self._technique_uses: dict[tuple[str | None, str], Contributions] = {}
+        self._observables: dict[str, _Observable] = {}
+
+    def note_campaign(self, record: Record) -> str:
+        """Record that ``record`` belongs to its campaign; returns the campaign id."""
+        key = record.campaign
+        self._campaigns.setdefault(key, Contributions()).add(record)
+        for technique in (*TECHNIQUES_FOR_EVERY_CAMPAIGN, TECHNIQUES_BY_KIND[record.kind]):
+            self._technique_uses.setdefault((key, technique), Contributions()).add(record)
+        return campaign_id(self._producer, key)
+
+    def note_infrastructure(self, record: IpRange) -> str:
+        """Record that ``record``'s range is part of its campaign's infrastructure."""
+        self._infrastructure.setdefault(record.campaign, Contributions()).add(record)
+        return infrastructure_id(self._producer, record.campaign)
+
+    def add_observable(self, body: dict[str, Any], record: Record, record_key: str) -> str:
+        """Add an SCO named by ``record``; returns its id.
+
+        SCOs with the same id normally have the same content. Where they may
+        not (an AS named differently by two ranges), the version from the most
+        recently updated record wins, ties broken by record key, so the output
+        does not depend on input order.
+        """
+        rank = (record.updated, record_key)
+        current = self._observables.get(body["id"])
+        if current is None:
+            current = self._observables[body["id"]] = _Observable(body, rank)
+        elif rank > current.rank:
+            current.body, current.rank = body, rank
+        current.contributions.add(record)
+        return body["id"]
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The shared objects, complete with markings and times."""
+        out: list[dict[str, Any]] = []
+        for key, contributions in self._campaigns.items():
+            out.append(self._campaign(key, contributions))
+        for key, contributions in self._infrastructure.items():
+            out.append(self._infrastructure_object(key, contributions))
+            out.append(
+                self._relationship(
+                    ("campaign", key or "", "uses:infrastructure"),
+                    "uses",
+                    campaign_id(self._producer, key),
+                    infrastructure_id(self._producer, key),
+                    contributions,
+                )
+            )
+        for (key, technique), contributions in self._technique_uses.items():
+            out.append(
+                self._relationship(
+                    ("campaign", key or "", f"uses:{technique}"),
+                    "uses",
+                    campaign_id(self._producer, key),
+                    atlas_attack_pattern_id(technique),
+                    contributions,
+                )
+            )
+        for observable in self._observables.values():
+            body = dict(observable.body)
+            body["object_marking_refs"] = observable.contributions.marking_refs()
+            out.append(body)
+        return out
+
+    def techniques(self) -> set[str]:
+        return {technique for _, technique in self._technique_uses}
+
+    def _authored(self, stix_type: str, object_id: str, c: Contributions) -> dict[str, Any]:
+        created, modified = c.times()
+        return {
+            "type": stix_type,
+            "spec_version": "2.1",
+            "id": object_id,
+            "created_by_ref": self._producer.identity_id,
+            "created": created,
+            "modified": modified,
+            "object_marking_refs": c.marking_refs(),
+        }
+
+    def _campaign(self, key: str | None, c: Contributions) -> dict[str, Any]:
+        obj = self._authored("campaign", campaign_id(self._producer, key), c)
+        who = self._producer.name
+        if key:
+            obj["name"] = f"{who}: distillation campaign {key}"
+            obj["description"] = (
+                f"Model-distillation campaign that {who} tracks under the key {key!r}."
+            )
+        else:
+            obj["name"] = f"{who}: unattributed distillation activity"
+            obj["description"] = (
+                f"Model-distillation activity seen by {who} and not yet attributed to a "
+                "tracked campaign."
+            )
+        obj["objective"] = "Reproduce a frontier model's capabilities by training on its answers."
+        return obj
+
+    def _infrastructure_object(self, key: str | None, c: Contributions) -> dict[str, Any]:
+        obj = self._authored("infrastructure", infrastructure_id(self._producer, key), c)
+        label = f"campaign {key}" if key else "unattributed activity"
+        obj["name"] = f"{self._producer.name}: proxy infrastructure of {label}"
+        obj["description"] = (
+            "Address ranges and autonomous systems relaying the campaign's model traffic "
+            "(residential and mobile proxies, hosting, VPNs, relays)."
+        )
+        obj["infrastructure_types"] = ["anonymization"]
+        return obj
+
+    def _relationship(
+        self,
+        id_parts: tuple[str, ...],
+        relationship_type: str,
+        source: str,
+        target: str,
+        c: Contributions,
+    ) -> dict[str, Any]:
+        obj = self._authored(
+            "relationship", authored_id("relationship", self._producer.key, *id_parts), c
+        )
+        obj["relationship_type"] = relationship_type
+        obj["source_ref"] = source
+        obj["target_ref"] = target
+        return obj

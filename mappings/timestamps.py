@@ -1,0 +1,41 @@
+"""STIX timestamps that round-trip a record's times exactly.
+
+STIX requires UTC with a ``Z`` and at least millisecond precision on
+``created``/``modified``; records carry microseconds. Writing three digits
+when the microseconds are a whole number of milliseconds and six otherwise
+keeps output short for the common case and loses nothing in the rare one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+_EPOCH_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def stix_timestamp(value: datetime) -> str:
+    """Format an aware datetime as a STIX timestamp (UTC, ``Z``, ms or us precision)."""
+    if value.tzinfo is None:
+        raise ValueError("a STIX timestamp needs an aware datetime")
+    utc = value.astimezone(UTC)
+    micro = utc.microsecond
+    base = utc.strftime(_EPOCH_FORMAT)
+    if micro % 1000 == 0:
+        return f"{base}.{micro // 1000:03d}Z"
+    return f"{base}.{micro:06d}Z"
+
+
+def parse_stix_timestamp(text: str) -> datetime:
+    """Parse a STIX timestamp (any sub-second precision up to microseconds) to aware UTC."""
+    if not isinstance(text, str) or not text.endswith("Z"):
+        raise ValueError(f"{text!r} is not a STIX timestamp (UTC with a trailing Z)")
+    body = text[:-1]
+    if "." in body:
+        whole, fraction = body.split(".", 1)
+        if not fraction.isdigit() or len(fraction) > 6:
+            raise ValueError(f"{text!r}: sub-second part must be 1 to 6 digits")
+        micro = int(fraction.ljust(6, "0"))
+    else:
+        whole, micro = body, 0
+    parsed = datetime.strptime(whole, _EPOCH_FORMAT).replace(tzinfo=UTC)
+    return parsed.replace(microsecond=micro)
