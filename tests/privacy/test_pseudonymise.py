@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
@@ -218,3 +219,12 @@ def test_phone_normalisation_is_idempotent(digits: str, sep: str) -> None:
     once = normalise_identifier("phone", raw)
     assert normalise_identifier("phone", once) == once
     assert once == "+1" + digits
+
+
+def test_docs_publish_the_same_vectors(vectors: dict[str, Any]) -> None:
+    """docs/privacy.md carries every vector of the JSON file, so the two cannot drift."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "privacy.md").read_text(encoding="utf-8")
+    for vector in vectors["identifier_vectors"]:
+        assert f"`{vector['normalized']}` | `{vector['hash']}`" in docs, vector["raw"]
+    for vector in vectors["prompt_vectors"]:
+        assert vector["hmac-sha256-template"] in docs and vector["simhash-keyed"] in docs
