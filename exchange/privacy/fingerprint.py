@@ -111,6 +111,13 @@ class Fingerprint:
     def __hash__(self) -> int:
         return hash((self.algorithm, self.key_id, self.value))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as plain values (the read-only mappings inside cannot be pickled)."""
+        return (
+            type(self),
+            (self.algorithm, dict(self.parameters), self.value, dict(self.match_rule)),
+        )
+
     @property
     def key_id(self) -> str:
         return str(self.parameters["key_id"])

@@ -53,6 +53,7 @@ _VALUE_MASK = (1 << VALUE_BITS) - 1
 _SLOT_BITS = 128  # a_i * x needs 122 bits; 128 keeps slots byte-aligned
 _SLOT_BYTES = _SLOT_BITS // 8
 _BATCH_SLOTS = 2048  # slots per packed integer: big enough to amortise, small enough to cache
+_MAX_CACHED_LAYOUTS = 16
 _MASK_61 = MERSENNE_61
 _MASK_62 = (1 << 62) - 1
 
@@ -176,8 +177,9 @@ class KeyedMinHash:
         layout = self._layouts.get((width, count))
         if layout is None:
             layout = _Layout(width, count)
-            if len(self._layouts) < 64:
-                self._layouts[(width, count)] = layout
+            if len(self._layouts) >= _MAX_CACHED_LAYOUTS:  # about 0.3 MB each: drop the oldest
+                del self._layouts[next(iter(self._layouts))]
+            self._layouts[(width, count)] = layout
         return layout
 
     def _replicated_pairs(self, slots: int, layout: _Layout) -> list[int]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
+import pickle
 import random
 from typing import Any
 
@@ -87,6 +89,15 @@ def test_dict_round_trip_and_record_model(test_key: ConsortiumKey) -> None:
         data = json.loads(json.dumps(f.to_dict()))
         assert Fingerprint.from_dict(data) == f
         FingerprintValue.model_validate(data)  # the record model accepts the same shape
+
+
+def test_fingerprints_pickle_and_copy(test_key: ConsortiumKey) -> None:
+    """Other components may send fingerprints to worker processes."""
+    payload = fingerprint_template_set(["one prompt here", "another prompt there"], test_key)
+    assert pickle.loads(pickle.dumps(payload)) == payload
+    for f in payload.fingerprints:
+        assert copy.deepcopy(f) == f
+        assert hash(pickle.loads(pickle.dumps(f))) == hash(f)
 
 
 def _valid_minhash(test_key: ConsortiumKey) -> dict[str, Any]:
