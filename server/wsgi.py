@@ -23,10 +23,11 @@ import orjson
 from flask import Flask
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.app import create_app
 from server.config import ConfigError, ServerConfig, load_config, with_overrides
-from server.store import Store
+from server.store import Store, StoreError
 from server.taxii.media import TAXII_CONTENT_TYPE
 
 # Long match[id] lists plus a `next` token must fit in the request line.
@@ -145,7 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    serve(config)
+    try:
+        serve(config)
+    except (StoreError, SQLAlchemyError) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        print(f"error: database {config.database_url}: {reason}", file=sys.stderr)
+        return 2
     return 0
 
 

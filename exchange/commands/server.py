@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.config import (
     DEFAULT_CONFIG_PATH,
@@ -71,6 +72,11 @@ def _config(path: Path | None) -> ServerConfig:
         raise _fail(str(error)) from None
 
 
+def _database_problem(config: ServerConfig, error: SQLAlchemyError) -> click.ClickException:
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return _fail(f"database {config.database_url}: {reason}")
+
+
 @contextmanager
 def _open_store(config: ServerConfig, *, migrate: bool = False) -> Iterator[Store]:
     try:
@@ -83,6 +89,8 @@ def _open_store(config: ServerConfig, *, migrate: bool = False) -> Iterator[Stor
         yield store
     except StoreError as error:
         raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_problem(config, error) from None
     finally:
         store.close()
 
@@ -174,6 +182,8 @@ def serve_command(
         serve(config)
     except StoreError as error:
         raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_problem(config, error) from None
 
 
 @server.command("add-partner")
@@ -326,7 +336,13 @@ def import_medallion_command(config_path: Path | None, data_file: Path) -> None:
     """Import a medallion data file: API roots, collections, objects (with date_added), statuses."""
     with _open_store(_config(config_path), migrate=True) as store:
         summary = store.import_medallion(data_file)
-    _say(f"{data_file}: imported {summary}")
+    _say(
+        f"{data_file}: {summary.api_roots} API roots, {summary.collections} collections, "
+        f"{summary.objects_added} object versions added "
+        f"({summary.objects_already_present} already present), "
+        f"{summary.statuses_added} statuses added "
+        f"({summary.statuses_already_present} already present)"
+    )
 
 
 @server.command("load")

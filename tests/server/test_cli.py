@@ -134,6 +134,8 @@ def test_mistakes_get_one_line_errors_and_a_nonzero_exit(tmp_path):
     bad_config.write_text('port = "eighty"\n')
     broken_toml = tmp_path / "broken.toml"
     broken_toml.write_text("port = \n")
+    unreachable = tmp_path / "unreachable.toml"
+    unreachable.write_text('database_url = "postgresql+psycopg://nobody@127.0.0.1:1/none"\n')
     cases = [
         (["grant", "nobody", "x", "--read", *cfg], "no collection 'x'"),
         (
@@ -154,6 +156,19 @@ def test_mistakes_get_one_line_errors_and_a_nonzero_exit(tmp_path):
         (["serve", "--config", str(broken_toml)], f"{broken_toml}: not valid TOML"),
         (["serve", "--config", str(tmp_path / "missing.toml")], "no such config file"),
         (["grant", "p", "x", *cfg], "give --read and/or --write, or --revoke alone"),
+        (
+            [
+                "add-partner",
+                "p",
+                "--name",
+                "P",
+                "--identity",
+                IDENTITY,
+                "--config",
+                str(unreachable),
+            ],
+            "database postgresql+psycopg://nobody@127.0.0.1:1/none:",
+        ),
     ]
     runner = CliRunner()  # in-process: the same click commands, without 11 interpreter starts
     for args, expected in cases:

@@ -12,6 +12,7 @@ import itertools
 import uuid
 from dataclasses import dataclass
 
+import orjson
 import pytest
 import requests
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
@@ -470,6 +471,27 @@ def test_post_reports_duplicates_as_successes_and_bad_objects_as_failures(world)
     root = ApiRoot(running.root_url, user=LAB, password=running.keys[LAB])
     fetched = root.get_status(status.id)
     assert (fetched.id, fetched.status, fetched.failure_count) == (status.id, "complete", 5)
+
+
+def test_post_with_chunked_body_and_size_limit(world):
+    """Without Content-Length the body is still read (and capped) correctly."""
+    running, _ = world
+    client = running.client(LAB)
+    objects = [indicator(LAB_IDENTITY) for _ in range(3)]
+    payload = orjson.dumps({"objects": objects})
+
+    def chunks():
+        for start in range(0, len(payload), 100):
+            yield payload[start : start + 100]
+
+    response = client.session.post(
+        running.collection_url(SCRATCH) + "objects/",
+        data=chunks(),
+        headers=client.headers(**{"Content-Type": TAXII}),
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["success_count"] == 3
 
 
 def test_delete_all_versions_or_one_version(world):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import http.client
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -104,11 +104,17 @@ class Case:
     path: str | Callable[[Context], str] = OBJECTS
     params: dict | list | Callable[[Context], dict] | None = None
     headers: dict | None = None  # replaces/extends the valid default headers
-    body: bytes | None = None
+    body: bytes | Callable[[], Iterator[bytes]] | None = None  # a callable: sent chunked
     auth: str | bool | None = True  # True: valid credentials; str: raw header; None: none
 
 
-def post(name: str, status: int, body: bytes, content_type: str = TAXII, **kw) -> Case:
+def post(
+    name: str,
+    status: int,
+    body: bytes | Callable[[], Iterator[bytes]],
+    content_type: str = TAXII,
+    **kw,
+) -> Case:
     return Case(name, status, "POST", body=body, headers={"Content-Type": content_type}, **kw)
 
 
@@ -206,6 +212,11 @@ CASES = [
     ),
     # bodies
     post("body over max_content_length", 413, b'{"objects":[' + b" " * MAX_BODY + b"]}"),
+    post(
+        "chunked body over max_content_length (no Content-Length)",
+        413,
+        lambda: iter([b'{"objects":[', b" " * MAX_BODY, b"]}"]),  # type: ignore[arg-type]
+    ),
     post("invalid json", 400, b'{"objects": [}'),
     post("invalid utf-8", 400, b'{"objects": [{"type": "\xff"}]}'),
     post("lone surrogate", 400, b'{"objects": [{"type": "\\ud800"}]}'),
@@ -266,8 +277,9 @@ def _send(ctx: Context, case: Case) -> requests.Response:
         ).prepare()
         request.url = ctx.url(path)
         return requests.Session().send(request, timeout=30)
+    body = case.body() if callable(case.body) else case.body
     return requests.request(
-        case.method, ctx.url(path), params=params, headers=headers, data=case.body, timeout=30
+        case.method, ctx.url(path), params=params, headers=headers, data=body, timeout=30
     )
 
 
