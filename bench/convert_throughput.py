@@ -1,0 +1,272 @@
+"""How many detection records per second ``dx convert`` reads, validates and converts.
+
+    python bench/convert_throughput.py                    # 100,000 records, JSON Lines
+    python bench/convert_throughput.py --format csv --runs 5
+    python bench/convert_throughput.py --profile          # where the time goes
+
+Generates a deterministic mixed batch (40% account clusters with six member
+hashes, 30% prompt fingerprints with exact/MinHash/SimHash values, 30% IP
+ranges, IPv4 and IPv6 from documentation space) into temporary files, then
+times, per run: reading + record validation (``exchange.readers``), building
+the bundle (``mappings.convert.records_to_bundle``) and serialising it
+(``bundle_json``). It prints each stage's median and the end-to-end records
+per second (target: >= 20,000/s).
+
+``dx convert`` also runs stix2-validator over the bundle before writing it;
+that stage is timed separately on a smaller batch (``--validate-records``)
+and extrapolated, because the validator's cost is not this project's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import hashlib
+import io
+import ipaddress
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from exchange.privacy import ConsortiumKey, fingerprint_prompts
+from exchange.readers import LAYOUTS, read_records
+from exchange.validate import validate_bundle
+from mappings.convert import bundle_json, records_to_bundle
+from mappings.producer import Producer
+from mappings.records import AccountCluster, IpRange, PromptFingerprint
+
+TARGET_PER_SECOND = 20_000
+KEY = ConsortiumKey("bench-key", hashlib.sha256(b"bench key").digest())
+PRODUCER = Producer(key="bench-lab.example", name="Bench Lab")
+LIFE = {
+    "updated": "2026-05-01T00:00:00Z",
+    "first_seen": "2026-04-01T00:00:00Z",
+    "last_seen": "2026-04-30T00:00:00Z",
+}
+V4_SPACE = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+
+
+def _hash(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+
+
+def _near_duplicate_pool(size: int) -> list[list[dict[str, Any]]]:
+    """MinHash and SimHash fingerprints of ``size`` distinct synthetic prompts."""
+    prompts = [
+        f"Solve step by step and explain each stage of problem family {i} about topic "
+        f"{_hash(i)[:6]} with care; give the final answer last."
+        for i in range(size)
+    ]
+    return [
+        [fp.to_dict() for fp in fingerprints[1:]]
+        for fingerprints in fingerprint_prompts(prompts, KEY)
+    ]
+
+
+def _v4_cidrs() -> list[str]:
+    return [str(net) for space in V4_SPACE for net in space.subnets(new_prefix=32)]
+
+
+def generate_records(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """``count`` valid record dicts: 40% clusters, 30% fingerprints, 30% ranges."""
+    rng = random.Random(seed)
+    pool = _near_duplicate_pool(300)
+    v4 = _v4_cidrs()
+    records: list[dict[str, Any]] = []
+    n_clusters, n_fingerprints = count * 4 // 10, count * 3 // 10
+    for i in range(n_clusters):
+        records.append(
+            {
+                "kind": "account-cluster",
+                "cluster_id": f"cl-{i:07d}",
+                "member_count": rng.randint(6, 5000),
+                "members": [
+                    {
+                        "kind": rng.choice(("email", "phone", "device_fingerprint")),
+                        "hash": _hash("m", i, j),
+                    }
+                    for j in range(6)
+                ],
+                "hashing": {
+                    "algorithm": "hmac-sha256",
+                    "key_id": KEY.key_id,
+                    "normalization": "n1",
+                },
+                "linking_signals": [
+                    {"signal": "signup_burst", "count": rng.randint(1, 50)},
+                    {"signal": "templated_prompts", "count": rng.randint(1, 500)},
+                ],
+                "volume": {
+                    "requests": rng.randint(1, 10**7),
+                    "tokens": rng.randint(1, 10**10),
+                    "window_start": "2026-04-01T00:00:00Z",
+                    "window_end": "2026-04-30T00:00:00Z",
+                    "peak_requests_per_account_per_minute": round(rng.uniform(0, 90), 2),
+                },
+                "targeted_capabilities": ["reasoning_traces", "tool_use"],
+                "enforcement": rng.choice(("monitored", "rate_limited", "step_up", "banned")),
+                "prompt_fingerprint_refs": [f"fp-{rng.randrange(n_fingerprints):07d}"],
+                "ip_range_refs": [],
+                "confidence": rng.randint(30, 100),
+                **LIFE,
+            }
+        )
+    for i in range(n_fingerprints):
+        exact = {
+            "algorithm": "hmac-sha256-template",
+            "key_id": KEY.key_id,
+            "value": _hash("t", i),
+            "parameters": {"key_id": KEY.key_id, "normalization": "p1"},
+            "match_rule": {"metric": "equal"},
+        }
+        records.append(
+            {
+                "kind": "prompt-fingerprint",
+                "fingerprint_id": f"fp-{i:07d}",
+                "scope": "user_prefix",
+                "normalization": "p1",
+                "fingerprints": [exact, *pool[i % len(pool)]],
+                "sample_count": rng.randint(1, 10_000),
+                "distinct_accounts": rng.randint(0, 900),
+                "elicitation_features": ["step_by_step_reasoning"],
+                "benign_fp_rate": round(rng.uniform(0, 0.05), 4),
+                "confidence": rng.randint(30, 100),
+                **LIFE,
+            }
+        )
+    v6_base = int(ipaddress.ip_address("2001:db8::"))
+    for i in range(count - n_clusters - n_fingerprints):
+        v6 = f"{ipaddress.ip_address(v6_base + ((i - len(v4)) << 80))}/48"
+        cidr = v4[i] if i < len(v4) else v6
+        records.append(
+            {
+                "kind": "ip-range",
+                "cidr": cidr,
+                "asn": rng.choice((*range(64496, 64512), *range(65536, 65552))),
+                "as_name": "EXAMPLE-NET",
+                "provider_type": "residential_proxy",
+                "traffic_share": round(rng.random(), 3),
+                "benign_accounts_seen": rng.randint(0, 50),
+                "recommended_action": "block",
+                "confidence": rng.randint(30, 100),
+                **LIFE,
+            }
+        )
+    return records
+
+
+def write_inputs(records: list[dict[str, Any]], fmt: str, directory: Path) -> list[Path]:
+    if fmt == "jsonl":
+        path = directory / "records.jsonl"
+        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+        return [path]
+    if fmt == "json":
+        path = directory / "records.json"
+        path.write_bytes(b"[\n" + b",\n".join(orjson.dumps(r) for r in records) + b"\n]\n")
+        return [path]
+    models = {
+        "account-cluster": AccountCluster,
+        "prompt-fingerprint": PromptFingerprint,
+        "ip-range": IpRange,
+    }
+    paths = []
+    for kind, model in models.items():
+        layout = LAYOUTS[kind]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(layout.header())
+        for record in records:
+            if record["kind"] == kind:
+                writer.writerow(layout.encode_record(model.model_validate(record)))
+        path = directory / f"{kind}.csv"
+        path.write_text(buffer.getvalue(), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
+
+
+def one_run(paths: list[Path]) -> dict[str, float]:
+    read_s, records = timed(lambda: read_records(paths))
+    build_s, bundle = timed(lambda: records_to_bundle(records, PRODUCER))
+    dump_s, data = timed(lambda: bundle_json(bundle))
+    assert data.startswith(b"{")
+    return {
+        "read+validate": read_s,
+        "records_to_bundle": build_s,
+        "bundle_json": dump_s,
+        "total": read_s + build_s + dump_s,
+        "objects": len(bundle["objects"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--format", choices=("jsonl", "json", "csv"), default="jsonl")
+    parser.add_argument("--profile", action="store_true", help="cProfile one run, top 25")
+    parser.add_argument(
+        "--validate-records",
+        type=int,
+        default=2_000,
+        help="records in the stix2-validator timing (0 to skip)",
+    )
+    args = parser.parse_args()
+
+    records = generate_records(args.records)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_inputs(records, args.format, Path(tmp))
+        size = sum(p.stat().st_size for p in paths)
+        print(
+            f"{args.records:,} records ({args.format}, {size / 1e6:.1f} MB), "
+            f"median of {args.runs} runs"
+        )
+        runs = [one_run(paths) for _ in range(args.runs)]
+        for stage in ("read+validate", "records_to_bundle", "bundle_json", "total"):
+            seconds = statistics.median(run[stage] for run in runs)
+            print(f"  {stage:<18} {seconds:7.2f} s  {args.records / seconds:>10,.0f} records/s")
+        total = statistics.median(run["total"] for run in runs)
+        rate = args.records / total
+        verdict = "meets" if rate >= TARGET_PER_SECOND else "BELOW"
+        print(
+            f"  {runs[0]['objects']:,} STIX objects; {rate:,.0f} records/s {verdict} the "
+            f"target of {TARGET_PER_SECOND:,}/s"
+        )
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            one_run(paths)
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+
+    if args.validate_records:
+        subset = read_records(
+            write_inputs(records[: args.validate_records], "jsonl", Path(tempfile.mkdtemp()))
+        )
+        bundle = records_to_bundle(subset, PRODUCER)
+        seconds, report = timed(lambda: validate_bundle(bundle))
+        per_second = len(subset) / seconds
+        print(
+            f"  stix2-validator (run by dx convert before writing): {len(subset):,} records "
+            f"in {seconds:.2f} s = {per_second:,.0f} records/s "
+            f"({'ok' if report.ok else f'{len(report.errors)} errors'}); "
+            f"~{args.records / per_second:,.0f} s for {args.records:,}"
+        )
+
+
+if __name__ == "__main__":
+    main()

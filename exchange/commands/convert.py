@@ -1,0 +1,238 @@
+"""``dx convert``: detection records in, one validated STIX 2.1 bundle out.
+
+The order of work is the point: every input record is read and validated,
+ranges are checked against the lab's shared-network allow-list, the bundle
+is built and passed through stix2-validator, and only then is the output
+written (atomically). Any problem on the way prints one line per error and
+exits 1 with nothing written, so a pipeline can never publish half a batch.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from exchange.commands.output import OutputError, check_output_target, write_atomically
+from exchange.commands.terminal import fail, note, progress_bar
+from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
+from exchange.readers import FORMAT_NAMES, MODEL_BY_KIND, LocatedRecord, read_detections
+from exchange.readers.shared_networks import find_shared_overlaps, load_shared_networks
+from exchange.validate import validate_bundle
+from mappings.convert import bundle_json, records_to_bundle
+from mappings.producer import Producer
+
+SHARED_NETWORKS_ENV = "DX_SHARED_NETWORKS"
+
+
+class ProducerConfigError(ValueError):
+    """The producer config file is unusable; one line naming the file and field."""
+
+
+def load_producer_config(path: str | Path) -> tuple[str, str]:
+    """``(key, name)`` from the ``[producer]`` table of a TOML file.
+
+    A full lab config (``lab.toml``) works too: other tables are ignored, so
+    one file can serve every lab-side command.
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProducerConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ProducerConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProducerConfigError(f"{path}: not valid TOML: {exc}") from None
+    section = data.get("producer")
+    if not isinstance(section, dict):
+        raise ProducerConfigError(f"{path}: producer: missing [producer] table with key and name")
+    unknown = sorted(set(section) - {"key", "name"})
+    if unknown:
+        raise ProducerConfigError(f"{path}: producer.{unknown[0]}: unknown field")
+    values = []
+    for field in ("key", "name"):
+        value = section.get(field)
+        if not isinstance(value, str) or not value.strip():
+            raise ProducerConfigError(f"{path}: producer.{field}: required non-empty string")
+        values.append(value.strip())
+    return values[0], values[1]
+
+
+def resolve_producer(config: Path | None, key: str | None, name: str | None) -> Producer:
+    """The producer from ``--producer-config`` and/or the explicit options (which win)."""
+    if config is not None:
+        try:
+            config_key, config_name = load_producer_config(config)
+        except ProducerConfigError as exc:
+            fail([str(exc)])
+        key, name = key or config_key, name or config_name
+    if not key or not name:
+        raise click.UsageError(
+            "say who publishes: --producer-key and --producer-name, or --producer-config FILE"
+        )
+    try:
+        return Producer(key=key, name=name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--producer-key/--producer-name") from None
+
+
+def _check_shared(
+    located: list[LocatedRecord], shared_file: Path | None, allow_shared: bool
+) -> None:
+    if shared_file is None:
+        return
+    try:
+        shared = load_shared_networks(shared_file)
+    except InputErrors as exc:
+        fail(exc.lines())
+    overlaps = find_shared_overlaps(located, shared)
+    if not overlaps:
+        return
+    if not allow_shared:
+        fail(str(overlap.error(refused=True)) for overlap in overlaps)
+    for overlap in overlaps:
+        note(f"warning: {overlap.error(refused=False)}")
+
+
+def convert_files(
+    files: list[Path],
+    producer: Producer,
+    *,
+    input_format: str | None = None,
+    kind: str | None = None,
+    shared_networks: Path | None = None,
+    allow_shared: bool = False,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+    pretty: bool = False,
+) -> tuple[bytes, Counter[str]]:
+    """The canonical bundle bytes for ``files``, and how many records of each kind.
+
+    Exits (status 1, one line per error) on any input or validation problem;
+    this is the command's whole pipeline minus the writing, so the sample
+    generator and the tests produce bundles exactly as ``dx convert`` does.
+    """
+    with progress_bar(desc="reading") as bar:
+        try:
+            located = read_detections(
+                files,
+                input_format=input_format,
+                kind=kind,
+                max_errors=max_errors,
+                progress=bar.update,
+            )
+        except InputErrors as exc:
+            fail(exc.lines())
+    _check_shared(located, shared_networks, allow_shared)
+    records = [item.record for item in located]
+    try:
+        bundle = records_to_bundle(records, producer)
+    except ValueError as exc:
+        fail([f"convert: {exc}"])
+    report = validate_bundle(bundle)
+    if not report.ok:
+        fail(f"bundle: STIX validation: {error}" for error in report.errors[:max_errors])
+    return bundle_json(bundle, pretty=pretty), Counter(record.kind for record in records)
+
+
+_EXAMPLE = """
+\b
+Examples:
+  dx convert samples/lab-a/detections.jsonl --pretty \\
+      --producer-config samples/lab-a/producer.toml \\
+      --shared-networks samples/shared-networks.txt -o bundle.json
+  dx convert clusters.csv ranges.csv --producer-key lab-a.example \\
+      --producer-name "Lab A" --shared-networks shared-networks.txt -o -
+"""
+
+
+@click.command(
+    "convert",
+    epilog=_EXAMPLE,
+    short_help="Convert detection records (JSON, JSONL, CSV) to a STIX 2.1 bundle.",
+)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o", "--output", required=True, help="Bundle file to write, or - for standard output."
+)
+@click.option("--producer-key", help="Your lab's stable producer key, e.g. lab-a.example.")
+@click.option("--producer-name", help='Your lab\'s display name, e.g. "Lab A".')
+@click.option(
+    "--producer-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file with a [producer] table (key, name); lab.toml works.",
+)
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(FORMAT_NAMES),
+    help="Input format of every file (default: from each file's extension).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(list(MODEL_BY_KIND)),
+    help="Record kind of every input record (CSV files need it or a kind column).",
+)
+@click.option(
+    "--shared-networks",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=SHARED_NETWORKS_ENV,
+    help=f"Allow-list of shared networks (CIDR per line); ranges overlapping it are "
+    f"refused. Default: ${SHARED_NETWORKS_ENV}.",
+)
+@click.option(
+    "--allow-shared",
+    is_flag=True,
+    help="Publish ranges that overlap a shared network anyway (each one is still printed).",
+)
+@click.option(
+    "--pretty", is_flag=True, help="Indent the JSON (still canonical: same input, same bytes)."
+)
+@click.option(
+    "--max-errors",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ERRORS,
+    show_default=True,
+    help="Stop after this many errors.",
+)
+def convert(
+    files: tuple[Path, ...],
+    output: str,
+    producer_key: str | None,
+    producer_name: str | None,
+    producer_config: Path | None,
+    input_format: str | None,
+    kind: str | None,
+    shared_networks: Path | None,
+    allow_shared: bool,
+    pretty: bool,
+    max_errors: int,
+) -> None:
+    """Convert detection records to one validated STIX 2.1 bundle.
+
+    FILES hold account clusters, prompt fingerprints and IP ranges as JSON
+    (an object or an array), JSON Lines or CSV (see docs/formats.md); - reads
+    standard input (with --format). Every record is validated first: any error
+    prints one line FILE:LINE: FIELD: MESSAGE, exits 1 and writes nothing. The
+    bundle is checked with stix2-validator (strict, with the project's
+    schemas) before it is written. Same input, byte-identical output.
+    """
+    producer = resolve_producer(producer_config, producer_key, producer_name)
+    try:
+        check_output_target(output)
+        data, counts = convert_files(
+            list(files),
+            producer,
+            input_format=input_format,
+            kind=kind,
+            shared_networks=shared_networks,
+            allow_shared=allow_shared,
+            max_errors=max_errors,
+            pretty=pretty,
+        )
+        write_atomically(output, data)
+    except OutputError as exc:
+        fail([str(exc)])
+    summary = ", ".join(f"{counts[k]} {k}" for k in MODEL_BY_KIND if counts[k]) or "no records"
+    note(f"{output}: bundle of {summary} from {producer.key}")
