@@ -7,6 +7,7 @@ Two partners: lab-a publishes into the "feed" collection, lab-b reads it.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -14,15 +15,20 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
+from mappings.producer import Producer
+
 REPO = Path(__file__).resolve().parents[2]
-LAB_A_IDENTITY = "identity--8f6b6a4e-3c1f-4d1e-9a53-5b1c9e0d2a11"
-LAB_B_IDENTITY = "identity--2d7c1b9e-6a44-4b0e-8f1a-7e3d5c2b9f22"
+LAB_A = Producer("lab-a.example", "Lab A")
+LAB_B = Producer("lab-b.example", "Lab B")
+LAB_A_IDENTITY = LAB_A.identity_id
+LAB_B_IDENTITY = LAB_B.identity_id
 START_TIMEOUT_S = 30.0
 
 
@@ -70,10 +76,28 @@ class Exchange:
         command, *rest = args
         return run_dx("server", command, "--config", str(self.server_config), *rest).stdout.strip()
 
+    def admin_batch(self, *commands: list[str]) -> list[str]:
+        """Several `dx server` commands in one interpreter (start-up is most of their cost)."""
+        config = ["--config", str(self.server_config)]
+        calls = [[command[0], *config, *command[1:]] for command in commands]
+        done = subprocess.run(
+            [sys.executable, "-c", _ADMIN_BATCH, json.dumps(calls)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"dx server batch {calls} failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout)
+
     def add_collection(self, title: str, alias: str) -> str:
-        collection_id = self.admin("add-collection", "--title", title, "--alias", alias)
-        self.admin("grant", "lab-a", collection_id, "--read", "--write")
-        self.admin("grant", "lab-b", collection_id, "--read")
+        collection_id = str(uuid.uuid4())
+        self.admin_batch(
+            ["add-collection", "--id", collection_id, "--title", title, "--alias", alias],
+            ["grant", "lab-a", collection_id, "--read", "--write"],
+            ["grant", "lab-b", collection_id, "--read"],
+        )
         return collection_id
 
     def load(self, bundle_path: Path, collection: str | None = None, partner: str = "lab-a"):
@@ -157,6 +181,19 @@ class Exchange:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
+_ADMIN_BATCH = """
+import contextlib, io, json, sys
+from exchange.commands.server import server
+outputs = []
+for args in json.loads(sys.argv[1]):
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        server.main(args, prog_name="dx server", standalone_mode=False)
+    outputs.append(captured.getvalue().strip())
+print(json.dumps(outputs))
+"""
+
+
 def build_exchange(directory: Path, **settings: object) -> Exchange:
     """Configure (not start) a SQLite-backed exchange in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -178,12 +215,11 @@ def build_exchange(directory: Path, **settings: object) -> Exchange:
         encoding="utf-8",
     )
     exchange = Exchange(directory=directory, server_config=config, port=port)
-    exchange.admin("init")
-    exchange.keys["lab-a"] = exchange.admin(
-        "add-partner", "lab-a", "--name", "Lab A", "--identity", LAB_A_IDENTITY
+    _, key_a, key_b = exchange.admin_batch(
+        ["init"],
+        ["add-partner", "lab-a", "--name", "Lab A", "--identity", LAB_A_IDENTITY],
+        ["add-partner", "lab-b", "--name", "Lab B", "--identity", LAB_B_IDENTITY],
     )
-    exchange.keys["lab-b"] = exchange.admin(
-        "add-partner", "lab-b", "--name", "Lab B", "--identity", LAB_B_IDENTITY
-    )
+    exchange.keys.update({"lab-a": key_a, "lab-b": key_b})
     exchange.collection_id = exchange.add_collection("Distillation feed", "feed")
     return exchange

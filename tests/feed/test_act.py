@@ -1,0 +1,242 @@
+"""`dx poll` + `dx act` end to end: records published by lab A, artifacts at lab B.
+
+Expected artifact content is computed from the records lab A published (via
+the mapping's own id functions), never hard-coded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from taxii2client.v21 import Collection
+
+from exchange.feed.store import FeedStore
+from exchange.lab_config import load_lab_config
+from mappings.convert import records_to_bundle
+from mappings.record_objects import (
+    cluster_object_id,
+    fingerprint_indicator_id,
+    range_indicator_id,
+)
+from mappings.records import AccountCluster, IpRange, PromptFingerprint
+from mappings.vocab import to_stix_term
+from mappings.well_known import WELL_KNOWN_OBJECTS
+from tests.feed.harness import LAB_A, Exchange, run_dx
+from tests.feed.records_factory import NOW, cluster, fingerprint, ip_range
+
+
+def publish_records(exchange: Exchange, records: list, collection_id: str) -> None:
+    collection = Collection(
+        f"{exchange.api_root_url}collections/{collection_id}/",
+        user="lab-a",
+        password=exchange.keys["lab-a"],
+    )
+    bundle = records_to_bundle(records, LAB_A)
+    # Only the lab's own objects: the well-known ones (TLP markings, extension
+    # definitions, ATLAS) are the project's, and exports add them from mappings.
+    own = [obj for obj in bundle["objects"] if obj["id"] not in WELL_KNOWN_OBJECTS]
+    status = collection.add_objects({"objects": own}, timeout=60)
+    assert status.failure_count == 0, status.failures
+
+
+def act(lab: Path, *args: str) -> dict[str, bytes]:
+    run_dx("act", "--config", str(lab), *args)
+    out = load_lab_config(lab).artifacts_dir
+    return {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+
+
+def body_lines(content: bytes) -> list[str]:
+    return [line for line in content.decode().splitlines() if not line.startswith("#")]
+
+
+def csv_rows(content: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(content.decode())))
+
+
+def live_ranges(records: list, actions: set[str]) -> list[str]:
+    networks = {
+        r.network
+        for r in records
+        if isinstance(r, IpRange)
+        and not r.withdrawn
+        and r.valid_until > NOW
+        and to_stix_term(r.recommended_action) in actions
+    }
+    return [n.compressed for n in sorted(networks, key=lambda n: (n.version, n))]
+
+
+def expected_watchlist(records: list) -> list[tuple[str, ...]]:
+    rows = []
+    for record in records:
+        if not isinstance(record, AccountCluster) or record.withdrawn:
+            continue
+        for member in record.members:
+            rows.append(
+                (
+                    member.hash,
+                    to_stix_term(member.kind),
+                    record.hashing.key_id,
+                    cluster_object_id(LAB_A, record.cluster_id),
+                    LAB_A.identity_id,
+                    str(record.confidence),
+                    to_stix_term(record.enforcement),
+                )
+            )
+    return sorted(rows, key=lambda row: (row[0], row[3]))
+
+
+def expected_fingerprints(records: list) -> list[dict]:
+    entries = []
+    for record in records:
+        if not isinstance(record, PromptFingerprint):
+            continue
+        for position, value in enumerate(record.fingerprints):
+            rule = value.match_rule.model_dump(exclude_none=True)
+            entries.append(
+                {
+                    "algorithm": value.algorithm,
+                    "key_id": value.key_id,
+                    "value": value.value,
+                    "match_rule": rule,
+                    "parameters": dict(value.parameters),
+                    "producer": LAB_A.identity_id,
+                    "indicator_id": fingerprint_indicator_id(
+                        LAB_A, record.fingerprint_id, position
+                    ),
+                    "fingerprint_id": record.fingerprint_id,
+                    "confidence": record.confidence,
+                }
+            )
+    return sorted(
+        entries, key=lambda e: (e["algorithm"], e["key_id"], e["value"], e["indicator_id"])
+    )
+
+
+@pytest.fixture(scope="module")
+def first_records() -> list:
+    return [
+        ip_range("198.51.100.0/24", "block"),
+        ip_range("203.0.113.0/25", "rate_limit", confidence=40),
+        ip_range("2001:db8:a00::/40", "block"),
+        ip_range("192.0.2.0/26", "block", valid_until=NOW - timedelta(days=1)),
+        cluster("cl-1", ["alice@example.org", "+15550100", "bob@example.org"]),
+        cluster("cl-2", ["carol@example.org"], enforcement="banned", confidence=60),
+        fingerprint("fp-1"),
+    ]
+
+
+def test_poll_then_act_writes_every_artifact_from_the_current_feed(
+    exchange: Exchange, first_records: list
+) -> None:
+    collection_id = exchange.add_collection("act feed", "act-feed")
+    publish_records(exchange, first_records, collection_id)
+    lab = exchange.lab_config("act-lab", collections=[collection_id])
+    run_dx("poll", "--config", str(lab))
+    files = act(lab)
+
+    assert sorted(files) == [
+        "blocklist.nft",
+        "blocklist.nginx.conf",
+        "blocklist.txt",
+        "fingerprints.jsonl",
+        "ranges.csv",
+        "watchlist.csv",
+    ]
+    blocked = live_ranges(first_records, {"block"})
+    assert blocked == ["198.51.100.0/24", "2001:db8:a00::/40"]
+    assert body_lines(files["blocklist.txt"]) == blocked
+    assert body_lines(files["blocklist.nginx.conf"]) == [f"deny {c};" for c in blocked]
+    nft = files["blocklist.nft"].decode()
+    assert "add element inet dx_exchange blocklist_v4 { 198.51.100.0/24 }" in nft
+    assert "add element inet dx_exchange blocklist_v6 { 2001:db8:a00::/40 }" in nft
+
+    ranges = csv_rows(files["ranges.csv"])
+    assert [(r["cidr"], r["action"]) for r in ranges] == [
+        ("198.51.100.0/24", "block"),
+        ("203.0.113.0/25", "rate-limit"),
+        ("2001:db8:a00::/40", "block"),
+    ]
+    assert {r["indicator_id"] for r in ranges} == {
+        range_indicator_id(LAB_A, c) for c in ("198.51.100.0/24", "203.0.113.0/25")
+    } | {range_indicator_id(LAB_A, "2001:db8:a00::/40")}
+    assert {r["producer_name"] for r in ranges} == {"Lab A"}
+
+    columns = ("hash", "kind", "key_id", "cluster", "producer", "confidence", "enforcement")
+    watch = [tuple(row[k] for k in columns) for row in csv_rows(files["watchlist.csv"])]
+    assert watch == expected_watchlist(first_records)
+    fingerprints = [orjson.loads(line) for line in files["fingerprints.jsonl"].splitlines()]
+    assert fingerprints == expected_fingerprints(first_records)
+
+    # Same store, same instant: byte-identical files, and no temporary files left behind.
+    at = ("--at", (NOW + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert act(lab, *at) == act(lab, *at)
+    assert not [p for p in load_lab_config(lab).artifacts_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_options_choose_actions_confidence_and_instant(
+    exchange: Exchange, first_records: list
+) -> None:
+    collection_id = exchange.add_collection("act options", "act-options")
+    publish_records(exchange, first_records, collection_id)
+    lab = exchange.lab_config("act-options-lab", collections=[collection_id])
+    run_dx("poll", "--config", str(lab))
+
+    both = act(lab, "--block-actions", "block,rate_limit")
+    assert body_lines(both["blocklist.txt"]) == live_ranges(first_records, {"block", "rate-limit"})
+
+    confident = act(lab, "--block-actions", "block,rate-limit", "--min-confidence", "70")
+    assert "203.0.113.0/25" not in body_lines(confident["blocklist.txt"])
+    assert {row["cluster"] for row in csv_rows(confident["watchlist.csv"])} == {
+        cluster_object_id(LAB_A, "cl-1")
+    }
+
+    before_expiry = (NOW - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    earlier = act(lab, "--at", before_expiry)
+    assert "192.0.2.0/26" in body_lines(earlier["blocklist.txt"])
+
+
+def test_revoked_range_and_updated_cluster_reach_the_artifacts_on_the_next_run(
+    exchange: Exchange, first_records: list
+) -> None:
+    collection_id = exchange.add_collection("act updates", "act-updates")
+    publish_records(exchange, first_records, collection_id)
+    lab = exchange.lab_config("act-updates-lab", collections=[collection_id])
+    run_dx("poll", "--config", str(lab))
+    before = act(lab)
+    assert "198.51.100.0/24" in body_lines(before["blocklist.txt"])
+
+    later = NOW - timedelta(minutes=5)
+    withdrawn = ip_range("198.51.100.0/24", "block", updated=later, withdrawn=True)
+    grown = cluster(
+        "cl-1",
+        ["alice@example.org", "+15550100", "bob@example.org", "dave@example.org"],
+        enforcement="banned",
+        confidence=95,
+        updated=later,
+    )
+    publish_records(exchange, [withdrawn, grown], collection_id)
+    run_dx("poll", "--config", str(lab))
+    after = act(lab)
+
+    current = [r for r in first_records if getattr(r, "cidr", None) != "198.51.100.0/24"]
+    current = [r for r in current if getattr(r, "cluster_id", None) != "cl-1"] + [grown]
+    assert body_lines(after["blocklist.txt"]) == live_ranges(current, {"block"})
+    assert "198.51.100.0/24" not in after["ranges.csv"].decode()
+    watch = csv_rows(after["watchlist.csv"])
+    cl1 = [row for row in watch if row["cluster"] == cluster_object_id(LAB_A, "cl-1")]
+    assert len(cl1) == 4
+    assert {(row["enforcement"], row["confidence"]) for row in cl1} == {("banned", "95")}
+
+    with FeedStore(load_lab_config(lab).store_path) as store:
+        versions = [
+            v for v in store.iter_versions(types=["account-cluster"]) if "cl-1" in str(v.obj)
+        ]
+    assert [v.obj["modified"] for v in versions] == sorted(v.obj["modified"] for v in versions)
+    assert len(versions) == 2, "the local store keeps the cluster's history"
+    assert ipaddress.ip_network("198.51.100.0/24")  # the revoked range stays in history only
