@@ -117,3 +117,8 @@ def fingerprint(fingerprint_id: str, *, confidence: int = 75, tlp: str = "amber"
         tlp=tlp,
         campaign="campaign-quarry",
     )
+
+
+def stix_time(moment: datetime) -> str:
+    """The STIX timestamp the mapping writes for ``moment`` (millisecond precision)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
