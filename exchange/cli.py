@@ -10,7 +10,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 import click
 
+from exchange.commands.act import act
 from exchange.commands.convert import convert
+from exchange.commands.export import export
 from exchange.commands.fingerprint import fingerprint
 from exchange.commands.poll import poll
 from exchange.commands.pseudonymise import pseudonymise_command
@@ -43,4 +45,6 @@ main.add_command(convert)
 main.add_command(fingerprint)
 main.add_command(pseudonymise_command)
 main.add_command(poll)
+main.add_command(act)
+main.add_command(export)
 main.add_command(server)
