@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -122,3 +124,27 @@ def test_act_errors_are_one_line(tmp_path: Path, args: list[str], expected: str)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1
     assert expected in lines[0]
+
+
+@pytest.mark.skipif(shutil.which("nft") is None, reason="nftables (nft) is not installed")
+def test_nft_accepts_the_nftables_file(tmp_path: Path) -> None:
+    """nft's own parser, in check mode (-c: nothing is applied to the host's firewall)."""
+    objects = []
+    for key, cidr in [("a", "198.51.100.0/24"), ("b", "198.51.100.128/25"), ("c", "2001:db8::/32")]:
+        obj = plain(
+            key,
+            f"[ipv4-addr:value ISSUBSET '{cidr}']".replace(
+                "ipv4-addr", "ipv6-addr" if ":" in cidr else "ipv4-addr"
+            ),
+        )
+        obj["extensions"] = {EXT_IP_RANGE_INDICATOR: {"recommended_action": "block"}}
+        objects.append(obj)
+    for feed in (feed_of(*objects), feed_of()):
+        write_artifacts(feed, tmp_path)
+        check = subprocess.run(
+            ["nft", "-c", "-f", str(tmp_path / "blocklist.nft")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert check.returncode == 0, check.stderr
