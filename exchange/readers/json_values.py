@@ -9,7 +9,10 @@ first value would vanish) and the non-standard ``NaN``/``Infinity`` tokens
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+import orjson
 
 
 class DuplicateField(ValueError):
@@ -46,6 +49,36 @@ DECODER = json.JSONDecoder(
     object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant
 )
 """Strict decoder; use ``DECODER.raw_decode(text, index)`` or ``DECODER.decode(text)``."""
+
+
+_KEY_MARK = re.compile(r'"\s*:')
+
+
+def _count_keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_count_keys(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_count_keys(item) for item in value)
+    return 0
+
+
+def decode_strict(text: str) -> Any:
+    """``DECODER.decode(text)``, several times faster on the common, clean case.
+
+    orjson parses first (it refuses NaN/Infinity like we do). It keeps the
+    last of duplicate fields silently, so the result is trusted only when the
+    text has exactly as many ``"...":`` key marks as the parsed value has
+    keys; otherwise (a duplicate field, or a string that happens to contain
+    ``":``) and on any orjson error, the strict decoder decides and produces
+    the error message.
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return DECODER.decode(text)
+    if len(_KEY_MARK.findall(text)) != _count_keys(value):
+        return DECODER.decode(text)
+    return value
 
 
 def describe_type(value: Any) -> str:

@@ -10,9 +10,9 @@ import json
 
 from exchange.errors import ErrorCollector, InputError
 from exchange.readers.json_values import (
-    DECODER,
     DuplicateField,
     NonStandardNumber,
+    decode_strict,
 )
 from exchange.readers.raw import RawRecord
 
@@ -27,7 +27,7 @@ def parse_jsonl(text: str, name: str, errors: ErrorCollector) -> list[RawRecord]
         if not line.strip():
             continue
         try:
-            value = DECODER.decode(line)
+            value = decode_strict(line)
         except json.JSONDecodeError as exc:
             errors.add(
                 InputError(name, number, None, f"malformed JSON: {exc.msg} (column {exc.colno})")

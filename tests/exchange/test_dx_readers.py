@@ -198,3 +198,22 @@ def test_empty_inputs(tmp_path: Path) -> None:
     assert errors_of([nothing]) == [
         f"{nothing}:1: empty file: expected a record object or an array"
     ]
+
+
+def test_a_field_given_twice_is_an_error_in_json_and_jsonl(tmp_path: Path) -> None:
+    line = json.dumps(ip_range())[:-1] + ', "confidence": 10}'
+    jsonl = tmp_path / "dup.jsonl"
+    jsonl.write_text(json.dumps(cluster()) + "\n" + line + "\n", encoding="utf-8")
+    array = tmp_path / "dup.json"
+    array.write_text("[\n" + json.dumps(cluster()) + ",\n" + line + "\n]\n", encoding="utf-8")
+    message = "confidence: field 'confidence' given twice in one object"
+    assert errors_of([jsonl]) == [f"{jsonl}:2: {message}"]
+    assert errors_of([array]) == [f"{array}:3: {message}"]
+
+
+def test_strings_that_look_like_keys_still_parse(tmp_path: Path) -> None:
+    tricky = ip_range(as_name='NET "x": y', campaign=None)
+    del tricky["campaign"]
+    path = write_jsonl(tmp_path / "t.jsonl", [tricky])
+    (record,) = read_records([path])
+    assert record.as_name == 'NET "x": y'
