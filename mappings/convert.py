@@ -14,8 +14,11 @@ identity, the ATLAS attack-patterns), so it validates and parses on its own.
 from __future__ import annotations
 
 import copy
+import gc
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -67,6 +70,29 @@ def records_to_objects(records: Iterable[Record], producer: Producer) -> list[di
     be two versions of the same objects in one batch, and which one a partner
     keeps would depend on luck.
     """
+    with _collector_paused():
+        return _records_to_objects(records, producer)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch is converted.
+
+    Conversion allocates hundreds of thousands of small dicts and none of them
+    form cycles; with the collector running, each full collection walks all of
+    them again, which made a 100,000-record batch markedly slower. The previous
+    state is restored even if conversion fails.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _records_to_objects(records: Iterable[Record], producer: Producer) -> list[dict[str, Any]]:
     shared = SharedObjects(producer)
     writer = RecordWriter(producer, shared)
     objects: list[dict[str, Any]] = [producer.identity_object()]
@@ -93,7 +119,7 @@ def records_to_objects(records: Iterable[Record], producer: Producer) -> list[di
     objects += shared.objects()
     # Shared objects take the least restrictive TLP of their records: always one of ``tlps``.
     objects += _referenced_well_known(kinds, tlps, shared.techniques())
-    objects.sort(key=_object_order)
+    objects.sort(key=itemgetter("id"))  # ids are unique within one batch
     return objects
 
 
@@ -104,10 +130,9 @@ def records_to_bundle(records: Iterable[Record], producer: Producer) -> dict[str
     pairs of its objects, so it changes exactly when a version changes.
     """
     objects = records_to_objects(records, producer)
-    digest = hashlib.sha256()
-    for obj in objects:
-        digest.update(f"{obj['id']} {obj.get('modified', '')}\n".encode())
-    bundle_id = authored_id("bundle", producer.key, digest.hexdigest())
+    versions = "\n".join([f"{obj['id']} {obj.get('modified', '')}" for obj in objects])
+    digest = hashlib.sha256(versions.encode()).hexdigest()
+    bundle_id = authored_id("bundle", producer.key, digest)
     return {"type": "bundle", "id": bundle_id, "objects": objects}
 
 

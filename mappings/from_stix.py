@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,6 +41,8 @@ from mappings.well_known import TLP_LEVEL_BY_MARKING
 
 Record = AccountCluster | PromptFingerprint | IpRange
 
+_NO_VERSION = datetime(1, 1, 1, tzinfo=UTC)
+"""The version of an object without ``modified`` (an SCO): older than any real one."""
 _KIND_ORDER = {"account-cluster": 0, "prompt-fingerprint": 1, "ip-range": 2}
 _PER_FINGERPRINT = frozenset({"position", "algorithm", "key_id", "parameters"})
 
@@ -96,7 +99,9 @@ def _latest_versions(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[
 def _version(obj: Mapping[str, Any]) -> Any:
     modified = obj.get("modified")
     if modified is None:
-        return parse_stix_timestamp("0001-01-01T00:00:00Z")
+        return _NO_VERSION
+    if isinstance(modified, datetime):  # a stix2 object's STIXdatetime
+        return modified
     try:
         return parse_stix_timestamp(modified)
     except ValueError as exc:

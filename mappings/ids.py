@@ -19,10 +19,11 @@ validator's ``uuid-check`` is disabled (see ``validation_settings``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 PROJECT_NAMESPACE: Final = uuid.UUID("064a809f-a690-40e8-982a-afb62746e7fb")
 """This project's UUIDv5 namespace for the objects labs author. Never change it."""
@@ -33,6 +34,35 @@ SCO_NAMESPACE: Final = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
 _SEPARATOR: Final = "\n"
 """Cannot occur in a producer key, record key or role, so joined parts never collide."""
 
+_PLAIN_JSON_CHARACTERS: Final = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;/_-+=@!#$%&'()*?[]^`{|}~<>"
+)
+"""Characters JSON writes as themselves; a string of only these needs no escaping."""
+
+
+_NAMESPACE_HASHERS: dict[uuid.UUID, Any] = {}
+"""SHA-1 state after the namespace bytes, copied for each name (saves rehashing them)."""
+
+
+def uuid5_text(namespace: uuid.UUID, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))``, about three times faster.
+
+    Conversion makes one id per object (hundreds of thousands per batch), and
+    building a ``uuid.UUID`` object for each is most of the cost. Same RFC 4122
+    steps: SHA-1 over namespace bytes + UTF-8 name, first 16 bytes, version 5,
+    variant 10 (a test compares it with ``uuid.uuid5`` on many names).
+    """
+    hasher = _NAMESPACE_HASHERS.get(namespace)
+    if hasher is None:
+        hasher = _NAMESPACE_HASHERS[namespace] = hashlib.sha1(namespace.bytes)
+    hasher = hasher.copy()
+    hasher.update(name.encode("utf-8"))
+    digest = bytearray(hasher.digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
 
 def authored_id(stix_type: str, *parts: str) -> str:
     """``<stix_type>--<uuid5(project namespace, parts)>`` for an object a lab authors.
@@ -41,7 +71,7 @@ def authored_id(stix_type: str, *parts: str) -> str:
     authored id; the stix type is part of the name too.
     """
     name = _SEPARATOR.join((stix_type, *parts))
-    return f"{stix_type}--{uuid.uuid5(PROJECT_NAMESPACE, name)}"
+    return f"{stix_type}--{uuid5_text(PROJECT_NAMESPACE, name)}"
 
 
 def record_object_id(
@@ -58,5 +88,25 @@ def observable_id(stix_type: str, contributing: Mapping[str, str | int]) -> str:
     JSON with sorted keys is exactly the RFC 8785 canonical form the spec asks
     for (a test checks the result against the ``stix2`` library's own).
     """
-    data = json.dumps(dict(contributing), sort_keys=True, separators=(",", ":"))
-    return f"{stix_type}--{uuid.uuid5(SCO_NAMESPACE, data)}"
+    return f"{stix_type}--{uuid5_text(SCO_NAMESPACE, canonical_json(contributing))}"
+
+
+def canonical_json(fields: Mapping[str, str | int]) -> str:
+    """RFC 8785 canonical JSON of a flat object of strings and integers.
+
+    Sorted keys, no whitespace; strings that need no escaping are written
+    directly (the common case: hashes, CIDRs, key ids), others via ``json``.
+    """
+    parts = []
+    for name in sorted(fields):
+        value = fields[name]
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise TypeError(f"{name}: only strings and integers contribute to SCO ids")
+        if isinstance(value, int):
+            text = str(value)
+        elif _PLAIN_JSON_CHARACTERS.issuperset(value):
+            text = f'"{value}"'
+        else:
+            text = json.dumps(value, ensure_ascii=False)
+        parts.append(f'"{name}":{text}')
+    return "{" + ",".join(parts) + "}"

@@ -65,6 +65,11 @@ class Contributions:
         if self.updated is None or record.updated > self.updated:
             self.updated = record.updated
 
+    def merge(self, other: Contributions) -> None:
+        self.tlp_rank = min(self.tlp_rank, other.tlp_rank)
+        if other.updated is not None and (self.updated is None or other.updated > self.updated):
+            self.updated = other.updated
+
     def marking_refs(self) -> list[str]:
         return [TLP_MARKING_IDS[TLP_ORDER[self.tlp_rank]]]
 
@@ -96,17 +101,17 @@ class SharedObjects:
 
     def __init__(self, producer: Producer) -> None:
         self._producer = producer
-        self._campaigns: dict[str | None, Contributions] = {}
+        self._by_campaign_kind: dict[tuple[str | None, str], Contributions] = {}
         self._infrastructure: dict[str | None, Contributions] = {}
-        self._technique_uses: dict[tuple[str | None, str], Contributions] = {}
         self._observables: dict[str, _Observable] = {}
 
     def note_campaign(self, record: Record) -> str:
         """Record that ``record`` belongs to its campaign; returns the campaign id."""
         key = record.campaign
-        self._campaigns.setdefault(key, Contributions()).add(record)
-        for technique in (*TECHNIQUES_FOR_EVERY_CAMPAIGN, TECHNIQUES_BY_KIND[record.kind]):
-            self._technique_uses.setdefault((key, technique), Contributions()).add(record)
+        contributions = self._by_campaign_kind.get((key, record.kind))
+        if contributions is None:
+            contributions = self._by_campaign_kind[(key, record.kind)] = Contributions()
+        contributions.add(record)
         return campaign_id(self._producer, key)
 
     def note_infrastructure(self, record: IpRange) -> str:
@@ -134,7 +139,7 @@ class SharedObjects:
     def objects(self) -> list[dict[str, Any]]:
         """The shared objects, complete with markings and times."""
         out: list[dict[str, Any]] = []
-        for key, contributions in self._campaigns.items():
+        for key, contributions in self._campaigns().items():
             out.append(self._campaign(key, contributions))
         for key, contributions in self._infrastructure.items():
             out.append(self._infrastructure_object(key, contributions))
@@ -147,7 +152,7 @@ class SharedObjects:
                     contributions,
                 )
             )
-        for (key, technique), contributions in self._technique_uses.items():
+        for (key, technique), contributions in self._technique_uses().items():
             out.append(
                 self._relationship(
                     ("campaign", key or "", f"uses:{technique}"),
@@ -164,7 +169,23 @@ class SharedObjects:
         return out
 
     def techniques(self) -> set[str]:
-        return {technique for _, technique in self._technique_uses}
+        return {technique for _, technique in self._technique_uses()}
+
+    def _campaigns(self) -> dict[str | None, Contributions]:
+        campaigns: dict[str | None, Contributions] = {}
+        for (key, _), contributions in self._by_campaign_kind.items():
+            campaigns.setdefault(key, Contributions()).merge(contributions)
+        return campaigns
+
+    def _technique_uses(self) -> dict[tuple[str | None, str], Contributions]:
+        """(campaign key, ATLAS technique) -> the records that show the campaign uses it."""
+        uses: dict[tuple[str | None, str], Contributions] = {}
+        for key, contributions in self._campaigns().items():
+            for technique in TECHNIQUES_FOR_EVERY_CAMPAIGN:
+                uses[(key, technique)] = contributions
+        for (key, kind), contributions in self._by_campaign_kind.items():
+            uses[(key, TECHNIQUES_BY_KIND[kind])] = contributions
+        return uses
 
     def _authored(self, stix_type: str, object_id: str, c: Contributions) -> dict[str, Any]:
         created, modified = c.times()

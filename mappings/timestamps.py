@@ -15,14 +15,13 @@ _EPOCH_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 def stix_timestamp(value: datetime) -> str:
     """Format an aware datetime as a STIX timestamp (UTC, ``Z``, ms or us precision)."""
-    if value.tzinfo is None:
-        raise ValueError("a STIX timestamp needs an aware datetime")
-    utc = value.astimezone(UTC)
-    micro = utc.microsecond
-    base = utc.strftime(_EPOCH_FORMAT)
-    if micro % 1000 == 0:
-        return f"{base}.{micro // 1000:03d}Z"
-    return f"{base}.{micro:06d}Z"
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("a STIX timestamp needs an aware datetime")
+        value = value.astimezone(UTC)
+    # isoformat is C code and much faster than strftime; drop its "+00:00" for "Z".
+    precision = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
+    return value.isoformat(timespec=precision)[:-6] + "Z"
 
 
 def parse_stix_timestamp(text: str) -> datetime:
