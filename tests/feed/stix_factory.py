@@ -38,6 +38,7 @@ def indicator(
         "modified": modified,
         "created_by_ref": created_by,
         "name": f"range {key}",
+        "description": f"Address range {cidr} used by a distillation campaign (test data).",
         "pattern": f"[{family}:value ISSUBSET '{cidr}']",
         "pattern_type": "stix",
         "valid_from": created,
@@ -62,7 +63,9 @@ def many_indicators(count: int, versions_every: int = 0) -> list[dict[str, Any]]
         objects.append(indicator(key, f"10.{third % 256}.{fourth}.0/24"))
         if versions_every and index % versions_every == 0 and len(objects) < count:
             objects.append(
-                indicator(key, f"10.{third % 256}.{fourth}.0/24", modified="2026-02-01T00:00:00Z")
+                indicator(
+                    key, f"10.{third % 256}.{fourth}.0/24", modified="2026-02-01T00:00:00.000Z"
+                )
             )
         index += 1
     return objects
