@@ -52,7 +52,6 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.url_map.strict_slashes = False  # serve "/x" like "/x/" rather than redirect
     app.url_map.merge_slashes = False  # "//" is not a TAXII path: 404, not a redirect
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     secret = config.cursor_secret
     if secret is None:
         secret = secrets.token_urlsafe(32)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from server.store import Store
 from server.store.types import Partner
 from server.taxii.errors import TaxiiError
 
@@ -44,7 +45,7 @@ def unauthorized(realm: str, description: str) -> TaxiiError:
     )
 
 
-def authenticate(store: object, header: str | None, realm: str) -> Partner:
+def authenticate(store: Store, header: str | None, realm: str) -> Partner:
     """The authenticated partner, or raise TaxiiError(401)."""
     credentials = parse_basic_credentials(header)
     if credentials is None:
@@ -52,7 +53,7 @@ def authenticate(store: object, header: str | None, realm: str) -> Partner:
             realm,
             "Authenticate with HTTP Basic: your partner id as user name, your API key as password.",
         )
-    partner = store.authenticate(*credentials)  # type: ignore[attr-defined]
+    partner = store.authenticate(*credentials)
     if partner is None or not partner.active:
         raise unauthorized(
             realm, "The partner id or API key is not valid (or the key was revoked)."

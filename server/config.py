@@ -25,17 +25,21 @@ CONFIG_PATH_ENV = "DX_CONFIG"
 ENV_PREFIX = "DX_"
 
 # The sample partner labs of ``dx server demo``: the one place their ids and
-# STIX identities are written down, so the demo, the docs and the samples agree.
+# STIX identities are written down. The identities are those of the sample
+# producers in samples/lab-*/producer.toml (``mappings.producer.Producer(key,
+# name).identity_id``; a test keeps the two in step).
 SAMPLE_PARTNERS: tuple[dict[str, str], ...] = (
     {
         "id": "lab-a",
         "name": "Lab A",
-        "identity_ref": "identity--8f6b6a4e-3c1f-4d1e-9a53-5b1c9e0d2a11",
+        "producer_key": "lab-a.example",
+        "identity_ref": "identity--28d44c39-6065-5dc2-a4a8-28d2ba077bde",
     },
     {
         "id": "lab-b",
         "name": "Lab B",
-        "identity_ref": "identity--2d7c1b9e-6a44-4b0e-8f1a-7e3d5c2b9f22",
+        "producer_key": "lab-b.example",
+        "identity_ref": "identity--9462e710-e71f-5dbc-95aa-877ffa73d0fd",
     },
 )
 

@@ -412,10 +412,12 @@ def demo_command(host: str, port: int, workers: int, setup_only: bool) -> None:
         f"{collection_url}objects/"
     )
     click.echo(
-        '  python3 -c "from taxii2client.v21 import Collection; '
+        '  python3 -c "from taxii2client.v21 import Collection, as_pages; '
         f"c = Collection('{collection_url}', user='{first_id}', password='{first_key}'); "
-        "print(len(c.get_objects().get('objects', [])), 'objects')\""
+        "print(sum(len(p.get('objects', [])) for p in as_pages(c.get_objects, per_request=1000)),"
+        " 'objects')\""
     )
+    click.echo(f'  lab config (lab.toml, [server]): api_root = "{base}/{root}/"')
     if setup_only:
         return
     serve(config)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from mappings.well_known import WELL_KNOWN_IDS
 from server.store import Store
 from server.store.timestamps import version_key
 from server.store.types import CollectionInfo, IncomingObject, ObjectQuery, Partner, StatusDetail
@@ -73,12 +74,13 @@ def refuse_foreign_versions(
     """Move versions of other identities' objects from ``accepted`` to ``rejected``."""
     if not collection.enforce_provenance or not accepted:
         return accepted, rejected
-    ids = list(dict.fromkeys(obj.stix_id for obj in accepted))
+    # Well-known objects were checked to be exact copies: any partner may post them.
+    ids = list(dict.fromkeys(o.stix_id for o in accepted if o.stix_id not in WELL_KNOWN_IDS))
     creators = _creators(store, collection.id, ids)
     kept: list[IncomingObject] = []
     refused = list(rejected)
     for obj in accepted:
-        creator = creators.get(obj.stix_id)
+        creator = None if obj.stix_id in WELL_KNOWN_IDS else creators.get(obj.stix_id)
         if creator is not None and creator != partner.identity_ref:
             refused.append(
                 StatusDetail(

@@ -18,7 +18,7 @@ TAXII Server MUST return an HTTP 400"). Decisions where the spec leaves room:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
@@ -139,12 +139,23 @@ def _comma_list(name: str, raw: str) -> list[str]:
     return values
 
 
-def _check_each(name: str, values: Iterable[str], valid: object, what: str) -> None:
+def _is_spec_version(value: str) -> bool:
+    return bool(SPEC_VERSION.match(value))
+
+
+def _checked_list(
+    name: str, raw: str | None, valid: Callable[[str], bool], what: str
+) -> tuple[str, ...]:
+    """A comma list whose every value passes ``valid``; () when the parameter is absent."""
+    if raw is None:
+        return ()
+    values = _comma_list(name, raw)
     for value in values:
-        if not valid(value):  # type: ignore[operator]
+        if not valid(value):
             raise TaxiiError(
                 400, f"'{name}': {value!r} is not {what}.", error_code="invalid-parameter"
             )
+    return tuple(values)
 
 
 def parse_timestamp_parameter(name: str, raw: str) -> int:
@@ -208,21 +219,17 @@ def parse_listing_request(args: MultiDict[str, str], allowed: frozenset[str]) ->
                 error_code="unsupported-parameter",
             )
     raw = {name: _single(args, name) for name in allowed}
-    ids = types = versions = spec_versions = ()
-    if raw.get(MATCH_ID) is not None:
-        ids = tuple(_comma_list(MATCH_ID, raw[MATCH_ID]))  # type: ignore[arg-type]
-        _check_each(MATCH_ID, ids, is_stix_id, "a STIX id like indicator--<uuid>")
-    if raw.get(MATCH_TYPE) is not None:
-        types = tuple(_comma_list(MATCH_TYPE, raw[MATCH_TYPE]))  # type: ignore[arg-type]
-        _check_each(MATCH_TYPE, types, is_stix_type, "a STIX type name")
-    if raw.get(MATCH_VERSION) is not None:
-        versions = _versions(raw[MATCH_VERSION])  # type: ignore[arg-type]
-    if raw.get(MATCH_SPEC_VERSION) is not None:
-        spec_versions = tuple(_comma_list(MATCH_SPEC_VERSION, raw[MATCH_SPEC_VERSION]))  # type: ignore[arg-type]
-        _check_each(MATCH_SPEC_VERSION, spec_versions, SPEC_VERSION.match, "a version like 2.1")
-    added_after = None
-    if raw.get(ADDED_AFTER) is not None:
-        added_after = parse_timestamp_parameter(ADDED_AFTER, raw[ADDED_AFTER])  # type: ignore[arg-type]
+    ids = _checked_list(MATCH_ID, raw.get(MATCH_ID), is_stix_id, "a STIX id like indicator--<uuid>")
+    types = _checked_list(MATCH_TYPE, raw.get(MATCH_TYPE), is_stix_type, "a STIX type name")
+    spec_versions = _checked_list(
+        MATCH_SPEC_VERSION, raw.get(MATCH_SPEC_VERSION), _is_spec_version, "a version like 2.1"
+    )
+    version_values = raw.get(MATCH_VERSION)
+    versions = () if version_values is None else _versions(version_values)
+    added_values = raw.get(ADDED_AFTER)
+    added_after = (
+        None if added_values is None else parse_timestamp_parameter(ADDED_AFTER, added_values)
+    )
     next_token = raw.get(NEXT)
     if next_token is not None and not next_token:
         raise TaxiiError(400, "'next' is empty.", error_code="invalid-next")

@@ -33,7 +33,7 @@ from server.taxii.filters import (
     is_stix_id,
     parse_listing_request,
 )
-from server.taxii.media import is_taxii_content_type
+from server.taxii.media import TAXII_CONTENT_TYPE, is_taxii_content_type
 from server.taxii.paging import next_token, paged_query
 from server.taxii.server_info import status_document
 from server.taxii.stix_checks import check_objects
@@ -155,7 +155,7 @@ def delete_object(api_root: str, collection_id: str, object_id: str) -> Response
                 error_code="not-your-object",
             )
         raise _object_not_found(object_id)
-    return Response(b"", status=200, headers={"Content-Type": responses.TAXII_CONTENT_TYPE})
+    return Response(b"", status=200, headers={"Content-Type": TAXII_CONTENT_TYPE})
 
 
 @blueprint.get(f"{_PREFIX}/objects/<object_id>/versions/")

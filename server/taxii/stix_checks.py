@@ -14,6 +14,12 @@ a message saying why) and the others are stored:
 * TLP cap: the object's TLP marking (TLP 2.0, or the TLP 1.0 markings built
   into STIX 2.1) must not exceed the collection's ``max_tlp``.
 
+Well-known objects (``mappings.well_known``: the project's identity and
+extension definitions, the OASIS TLP 2.0 markings, the ATLAS techniques) have
+fixed ids and fixed content and every lab's bundle may carry them, so any
+partner may post them, but only byte-for-byte as published: an object with a
+well-known id and any other content is refused.
+
 The version of an object is ``modified``, else ``created`` (TAXII 2.1 section
 4.3.1). Objects with neither (STIX cyber-observables) are not versioned in
 STIX: their id is derived from their content, so the server gives them the
@@ -29,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from mappings.well_known import WELL_KNOWN_OBJECTS
 from server.store.timestamps import parse_stix_timestamp, version_key
 from server.store.types import CollectionInfo, IncomingObject, Partner, StatusDetail, Tlp
 from server.taxii.filters import is_stix_id, is_stix_type
@@ -152,7 +159,10 @@ def _check_shape(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
 def _check_policy(
     obj: Mapping[str, Any], collection: CollectionInfo, partner: Partner | None
 ) -> None:
-    creator = obj.get("created_by_ref")
+    well_known = WELL_KNOWN_OBJECTS.get(obj["id"])
+    if well_known is not None and obj != well_known:
+        raise ObjectRejected(f"{obj['id']} is a well-known object and must be posted unchanged")
+    creator = None if well_known is not None else obj.get("created_by_ref")
     forged = creator is not None and partner is not None and creator != partner.identity_ref
     if collection.enforce_provenance and forged:
         assert partner is not None

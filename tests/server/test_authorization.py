@@ -207,6 +207,21 @@ def test_only_the_creator_may_add_versions(world):
     assert running.client("pa").post_objects(path, [update]).json()["success_count"] == 1
 
 
+def test_well_known_objects_are_accepted_from_anyone_but_only_unchanged(world):
+    from mappings.well_known import PROJECT_IDENTITY_ID, WELL_KNOWN_OBJECTS
+
+    running, *_ = world
+    path = f"/exchange/collections/{C1}/objects/"
+    shared = [WELL_KNOWN_OBJECTS[PROJECT_IDENTITY_ID], WELL_KNOWN_OBJECTS[TLP_GREEN]]
+    for partner in ("pa", "pc"):  # both may post them, the second time as duplicates
+        status = running.client(partner).post_objects(path, shared).json()
+        assert (status["success_count"], status["failure_count"]) == (2, 0), status
+    altered = dict(WELL_KNOWN_OBJECTS[PROJECT_IDENTITY_ID], name="Not the project")
+    status = running.client("pa").post_objects(path, [altered]).json()
+    assert status["failure_count"] == 1
+    assert "well-known object and must be posted unchanged" in status["failures"][0]["message"]
+
+
 def test_tlp_cap(world):
     running, *_ = world
     client = running.client("pa")

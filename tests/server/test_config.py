@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.config import (
+    SAMPLE_PARTNERS,
     ConfigError,
     ServerConfig,
     load_config,
@@ -64,3 +65,11 @@ def test_new_config_never_overwrites(tmp_path):
     with pytest.raises(ConfigError):
         write_new_config(path)
     assert path.read_text() == before
+
+
+def test_sample_partners_are_the_sample_producers():
+    from mappings.producer import Producer
+
+    for sample in SAMPLE_PARTNERS:
+        producer = Producer(sample["producer_key"], sample["name"])
+        assert sample["identity_ref"] == producer.identity_id
