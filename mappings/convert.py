@@ -130,7 +130,7 @@ def records_to_bundle(records: Iterable[Record], producer: Producer) -> dict[str
     pairs of its objects, so it changes exactly when a version changes.
     """
     objects = records_to_objects(records, producer)
-    versions = "\n".join([f"{obj['id']} {obj.get('modified', '')}" for obj in objects])
+    versions = "".join([f"{obj['id']} {obj.get('modified', '')}\n" for obj in objects])
     digest = hashlib.sha256(versions.encode()).hexdigest()
     bundle_id = authored_id("bundle", producer.key, digest)
     return {"type": "bundle", "id": bundle_id, "objects": objects}

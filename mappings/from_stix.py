@@ -19,7 +19,8 @@ A withdrawn record comes back with ``withdrawn=True`` (it was ``revoked``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,48 +52,92 @@ class MappingError(ValueError):
     """Records and STIX objects do not map onto each other; the message names object and field."""
 
 
-def objects_to_records(objects: Iterable[Mapping[str, Any]]) -> list[Record]:
+ErrorHandler = Callable[[MappingError], None]
+
+
+def objects_to_records(
+    objects: Iterable[Mapping[str, Any]], *, on_error: ErrorHandler | None = None
+) -> list[Record]:
     """Records rebuilt from STIX objects, sorted by producer identity, kind, then key.
 
     Records of different producers may share a key; use
-    ``objects_to_records_by_producer`` to keep them apart.
+    ``objects_to_records_by_producer`` to keep them apart. See that function
+    for ``on_error``.
     """
-    by_producer = objects_to_records_by_producer(objects)
+    by_producer = objects_to_records_by_producer(objects, on_error=on_error)
     return [record for producer in sorted(by_producer) for record in by_producer[producer]]
 
 
 def objects_to_records_by_producer(
-    objects: Iterable[Mapping[str, Any]],
+    objects: Iterable[Mapping[str, Any]], *, on_error: ErrorHandler | None = None
 ) -> dict[str, list[Record]]:
-    """``{producer identity id: records}``, each list sorted by kind then key."""
-    latest = _latest_versions(objects)
+    """``{producer identity id: records}``, each list sorted by kind then key.
+
+    By default the first object that cannot be mapped back raises
+    ``MappingError``. With ``on_error``, each such record is passed to it as a
+    ``MappingError`` and left out, so one partner's malformed object does not
+    hide everyone else's records from a poller.
+    """
+    latest = _latest_versions(objects, on_error)
     records: dict[str, list[Record]] = defaultdict(list)
     fingerprint_groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for obj in latest.values():
-        extensions = obj.get("extensions") or {}
-        if obj.get("type") == ACCOUNT_CLUSTER_TYPE and EXT_ACCOUNT_CLUSTER in extensions:
-            records[_producer_of(obj)].append(_cluster(obj, latest))
-        elif obj.get("type") == "indicator" and EXT_FINGERPRINT_INDICATOR in extensions:
-            details = extensions[EXT_FINGERPRINT_INDICATOR]
-            group = (_producer_of(obj), str(details.get("fingerprint_id")))
-            fingerprint_groups[group].append(obj)
-        elif obj.get("type") == "indicator" and EXT_IP_RANGE_INDICATOR in extensions:
-            records[_producer_of(obj)].append(_ip_range(obj))
+        with _reported(obj["id"], on_error):
+            extensions = obj.get("extensions") or {}
+            if not isinstance(extensions, Mapping):
+                continue
+            if obj.get("type") == ACCOUNT_CLUSTER_TYPE and EXT_ACCOUNT_CLUSTER in extensions:
+                records[_producer_of(obj)].append(_cluster(obj, latest))
+            elif obj.get("type") == "indicator" and EXT_FINGERPRINT_INDICATOR in extensions:
+                details = _mapping(extensions[EXT_FINGERPRINT_INDICATOR], obj["id"])
+                group = (_producer_of(obj), str(details.get("fingerprint_id")))
+                fingerprint_groups[group].append(obj)
+            elif obj.get("type") == "indicator" and EXT_IP_RANGE_INDICATOR in extensions:
+                records[_producer_of(obj)].append(_ip_range(obj))
     for (producer, _), indicators in fingerprint_groups.items():
-        records[producer].append(_fingerprint(indicators))
+        with _reported(indicators[0]["id"], on_error):
+            records[producer].append(_fingerprint(indicators))
     for producer_records in records.values():
         producer_records.sort(key=lambda r: (_KIND_ORDER[r.kind], record_key(r)))
     return dict(records)
 
 
-def _latest_versions(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+@contextmanager
+def _reported(object_id: str, on_error: ErrorHandler | None) -> Iterator[None]:
+    """Turn any failure while mapping one object into a MappingError naming it;
+    raise it, or hand it to ``on_error`` and carry on."""
+    try:
+        yield
+    except MappingError as exc:
+        if on_error is None:
+            raise
+        on_error(exc)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        error = MappingError(f"{object_id}: malformed object: {exc}")
+        if on_error is None:
+            raise error from None
+        on_error(error)
+
+
+def _mapping(value: Any, object_id: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise MappingError(f"{object_id}: extensions: the extension must be an object")
+    return value
+
+
+def _latest_versions(
+    objects: Iterable[Mapping[str, Any]], on_error: ErrorHandler | None
+) -> dict[str, Mapping[str, Any]]:
     latest: dict[str, Mapping[str, Any]] = {}
     for position, obj in enumerate(objects):
         if not isinstance(obj, Mapping) or not isinstance(obj.get("id"), str):
-            raise MappingError(f"object {position}: not a STIX object with an id")
-        current = latest.get(obj["id"])
-        if current is None or _version(obj) > _version(current):
-            latest[obj["id"]] = obj
+            with _reported(f"object {position}", on_error):
+                raise MappingError(f"object {position}: not a STIX object with an id")
+            continue
+        with _reported(obj["id"], on_error):
+            current = latest.get(obj["id"])
+            if current is None or _version(obj) > _version(current):
+                latest[obj["id"]] = obj
     return latest
 
 

@@ -225,3 +225,53 @@ def test_any_valid_ip_range_round_trips(
         return  # e.g. a name that is only whitespace: the model refuses it, nothing to map
     bundle = records_to_bundle([record], factories.LAB_A)
     assert objects_to_records(bundle["objects"]) == [record]
+
+
+# -- hostile input: partner feeds are not trusted -----------------------------------------
+
+_junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
+_BASE_OBJECTS = records_to_bundle(factories.campaign_records(), factories.LAB_A)["objects"]
+_MAPPED = [i for i, o in enumerate(_BASE_OBJECTS) if o["type"] in {"account-cluster", "indicator",
+           "user-account"}]  # fmt: skip
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*prefix, index))
+    return found
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), junk=_junk)
+def test_malformed_objects_raise_mapping_errors_or_are_reported(data: Any, junk: Any) -> None:
+    objects = copy.deepcopy(_BASE_OBJECTS)
+    target = objects[data.draw(st.sampled_from(_MAPPED))]
+    path = data.draw(st.sampled_from([p for p in _paths(target) if p[0] not in {"type", "id"}]))
+    holder = target
+    for part in path[:-1]:
+        holder = holder[part]
+    holder[path[-1]] = junk
+
+    try:
+        objects_to_records(objects)
+    except MappingError as exc:
+        assert str(exc)
+    reported: list[MappingError] = []
+    records = objects_to_records(objects, on_error=reported.append)
+    # Every record comes back or is reported, except the one whose object no longer
+    # carries the project's extension (it is then someone else's content, ignored).
+    assert len(records) + len(reported) >= len(factories.campaign_records()) - 1
+    assert all(isinstance(error, MappingError) for error in reported)

@@ -214,3 +214,41 @@ def test_tlp_markings_are_the_published_oasis_objects() -> None:
     assert WELL_KNOWN_OBJECTS[EXT_TLP2]["created_by_ref"] == (
         "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01"
     )
+
+
+def test_schema_vocabularies_are_the_record_models_vocabularies() -> None:
+    from mappings import vocab
+
+    def schema(extension: str) -> dict[str, Any]:
+        return json.loads((mappings.schemas_dir() / f"{extension}.json").read_text("utf-8"))
+
+    cluster = schema(EXT_ACCOUNT_CLUSTER)["properties"]
+    assert cluster["enforcement"]["enum"] == list(vocab.ENFORCEMENT_STATUSES)
+    assert cluster["targeted_capabilities"]["items"]["enum"] == list(vocab.CAPABILITIES)
+    signal = cluster["linking_signals"]["items"]["properties"]["signal"]
+    assert signal["enum"] == list(vocab.LINKING_SIGNALS)
+    keyed = schema(EXT_KEYED_IDENTIFIER)["properties"]["extensions"]["properties"]
+    assert keyed[EXT_KEYED_IDENTIFIER]["properties"]["identifier_kind"]["enum"] == list(
+        vocab.IDENTIFIER_KINDS
+    )
+    fingerprint = schema(EXT_FINGERPRINT_INDICATOR)["properties"]["extensions"]["properties"]
+    details = fingerprint[EXT_FINGERPRINT_INDICATOR]["properties"]
+    assert details["scope"]["enum"] == list(vocab.PROMPT_SCOPES)
+    assert details["elicitation_features"]["items"]["enum"] == list(vocab.ELICITATION_FEATURES)
+    assert details["algorithm"]["enum"] == list(vocab.FINGERPRINT_ALGORITHMS)
+    ranges = schema(EXT_IP_RANGE_INDICATOR)["properties"]["extensions"]["properties"]
+    range_details = ranges[EXT_IP_RANGE_INDICATOR]["properties"]
+    assert range_details["provider_type"]["enum"] == list(vocab.PROVIDER_TYPES)
+    assert range_details["recommended_action"]["enum"] == list(vocab.RECOMMENDED_ACTIONS)
+
+
+def test_extension_definitions_are_versioned_and_attributed_to_the_project() -> None:
+    from mappings.well_known import PROJECT_EXTENSION_DEFINITIONS, PROJECT_IDENTITY_ID
+
+    for extension_id, definition in PROJECT_EXTENSION_DEFINITIONS.items():
+        assert definition["id"] == extension_id
+        assert definition["type"] == "extension-definition"
+        assert definition["created_by_ref"] == PROJECT_IDENTITY_ID
+        major, minor, patch = definition["version"].split(".")
+        assert (major, minor, patch) == ("1", "0", "0")
+        assert definition["description"] and definition["schema"].endswith(f"{extension_id}.json")
