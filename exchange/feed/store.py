@@ -17,6 +17,7 @@ once any stored version says so, because STIX forbids un-revoking.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -119,6 +120,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _dump(obj: dict[str, Any]) -> str:
+    """Compact JSON; the stdlib handles what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(obj).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _load(text: str) -> dict[str, Any]:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _row_to_stored(row: Any) -> StoredVersion:
     return StoredVersion(
         collection=row.collection,
@@ -128,7 +144,7 @@ def _row_to_stored(row: Any) -> StoredVersion:
         date_added=row.date_added,
         created_by_ref=row.created_by_ref,
         revoked=bool(row.revoked),
-        obj=orjson.loads(row.body),
+        obj=_load(row.body),
     )
 
 
@@ -144,7 +160,7 @@ def _version_row(collection: str, received: ReceivedVersion) -> dict[str, Any]:
         "date_added": received.date_added,
         "created_by_ref": created_by if isinstance(created_by, str) else None,
         "revoked": obj.get("revoked") is True,
-        "body": orjson.dumps(obj).decode("utf-8"),
+        "body": _dump(obj),
     }
 
 

@@ -112,3 +112,12 @@ def test_store_uses_wal_so_readers_do_not_block_the_poller(store: FeedStore) -> 
 
     with sqlite3.connect(store.path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_objects_orjson_cannot_encode_are_kept_exactly(store: FeedStore) -> None:
+    obj = indicator("big")
+    obj["x_big_number"] = 2**80
+    store.store_page(
+        ROOT, COLLECTION, [received(obj, "2026-03-01T00:00:01Z")], "2026-03-01T00:00:01Z"
+    )
+    assert store.current_objects() == [obj]
