@@ -107,6 +107,7 @@ def _partner_keys(store: Store, credentials: Path) -> dict[str, str]:
             keys[partner_id] = store.add_partner(partner_id, sample["name"], sample["identity_ref"])
         else:
             keys[partner_id] = store.rotate_key(partner_id)
+            store.reactivate_partner(partner_id)
     _save_keys(credentials, keys)
     return keys
 

@@ -10,6 +10,7 @@ Secrets (API keys) are printed once, on stdout alone, so that
 
 from __future__ import annotations
 
+import getpass
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -95,6 +96,14 @@ def _open_store(config: ServerConfig, *, migrate: bool = False) -> Iterator[Stor
         store.close()
 
 
+def _actor() -> str:
+    """Who ran the command, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def _say(message: str) -> None:
     click.echo(message, err=True)
 
@@ -110,7 +119,16 @@ def _print_status(label: str, status: StatusRecord) -> None:
 
 @click.group("server")
 def server() -> None:
-    """Create, administer and run the TAXII 2.1 exchange server."""
+    """Create, administer and run the TAXII 2.1 exchange server.
+
+    \b
+    Example:
+      dx server init
+      dx server add-partner lab-b --name "Lab B" --identity identity--<uuid>
+      dx server add-collection --title "Indicators" --alias indicators
+      dx server grant lab-b indicators --read --write
+      dx server serve            # http://127.0.0.1:8470/taxii2/
+    """
 
 
 @server.command("init")
@@ -201,7 +219,7 @@ def add_partner_command(
 ) -> None:
     """Add a partner lab and print its API key (shown once: store it now)."""
     with _open_store(_config(config_path)) as store:
-        key = store.add_partner(partner_id, name, identity_ref)
+        key = store.add_partner(partner_id, name, identity_ref, actor=_actor())
     _say(f"partner {partner_id} added; its API key follows (shown once, stored only as a hash):")
     click.echo(key)
 
@@ -209,11 +227,17 @@ def add_partner_command(
 @server.command("rotate-key")
 @_config_option
 @click.argument("partner_id")
-def rotate_key_command(config_path: Path | None, partner_id: str) -> None:
+@click.option("--reactivate", is_flag=True, help="Also lift a revocation.")
+def rotate_key_command(config_path: Path | None, partner_id: str, reactivate: bool) -> None:
     """Give a partner a new API key (the old one stops working at once) and print it."""
     with _open_store(_config(config_path)) as store:
-        key = store.rotate_key(partner_id)
+        key = store.rotate_key(partner_id, actor=_actor())
+        if reactivate:
+            store.reactivate_partner(partner_id, actor=_actor())
+        active = store.get_partner(partner_id)
     _say(f"new API key for {partner_id} follows (the previous key no longer works):")
+    if active is not None and not active.active:
+        _say(f"note: {partner_id} is revoked; add --reactivate to let it in again")
     click.echo(key)
 
 
@@ -223,8 +247,8 @@ def rotate_key_command(config_path: Path | None, partner_id: str) -> None:
 def revoke_command(config_path: Path | None, partner_id: str) -> None:
     """Deactivate a partner: its key stops working at once on every server process."""
     with _open_store(_config(config_path)) as store:
-        store.deactivate_partner(partner_id)
-    _say(f"partner {partner_id} revoked (rotate-key re-activates it with a new key)")
+        store.deactivate_partner(partner_id, actor=_actor())
+    _say(f"partner {partner_id} revoked; `rotate-key {partner_id} --reactivate` lets it back in")
 
 
 @server.command("add-collection")
@@ -320,7 +344,7 @@ def grant_command(
             raise _fail(f"no collection {collection!r} in API root {root!r}")
         if store.get_partner(partner_id) is None:
             raise _fail(f"no partner {partner_id!r} (add it with `dx server add-partner`)")
-        store.set_grant(partner_id, found.id, read, write)
+        store.set_grant(partner_id, found.id, read, write, actor=_actor())
     rights = (
         "no access"
         if revoke_access

@@ -108,6 +108,8 @@ def test_administration_end_to_end(tmp_path):
         assert client.get("/exchange/collections/").status_code == 200
         run_cli("revoke", "lab-q", *cfg)
         assert client.get("/exchange/collections/").status_code == 401
+        client.api_key = run_cli("rotate-key", "lab-q", "--reactivate", *cfg).stdout.strip()
+        assert client.get("/exchange/collections/").status_code == 200
 
         run_cli("grant", "lab-q", "feed", "--revoke", *cfg)
     finally:
