@@ -7,6 +7,7 @@ another partner's the answer is 403, if nothing matches 404.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from flask import Blueprint, Response, request
@@ -115,15 +116,7 @@ def get_object(api_root: str, collection_id: str, object_id: str) -> Response:
     object_id = _checked_object_id(object_id)
     collection = access.collection.id
     paged = paged_query(request.args, SINGLE_OBJECT, Scope("object", collection, object_id))
-    query = paged.query
-    query = ObjectQuery(
-        ids=(object_id,),
-        versions=query.versions,
-        spec_versions=query.spec_versions,
-        added_after_us=query.added_after_us,
-        limit=query.limit,
-        after=query.after,
-    )
+    query = dataclasses.replace(paged.query, ids=(object_id,), types=())
     page = server_context().store.query_objects(collection, query, with_body=True)
     if not page.rows and not paged.continues and not _exists(collection, object_id):
         raise _object_not_found(object_id)
