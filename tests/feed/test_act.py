@@ -14,8 +14,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from taxii2client.v21 import Collection
 
+from exchange.commands.act import act as act_command
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
 from mappings.convert import records_to_bundle
@@ -46,7 +48,9 @@ def publish_records(exchange: Exchange, records: list, collection_id: str) -> No
 
 
 def act(lab: Path, *args: str) -> dict[str, bytes]:
-    run_dx("act", "--config", str(lab), *args)
+    """`dx act` in-process (its own process start-up is tested in test_artifacts)."""
+    done = CliRunner().invoke(act_command, ["--config", str(lab), "--quiet", *args])
+    assert done.exit_code == 0, done.output
     out = load_lab_config(lab).artifacts_dir
     return {path.name: path.read_bytes() for path in sorted(out.iterdir())}
 
