@@ -313,7 +313,10 @@ class RecordWriter:
             f"recommended action: {record.recommended_action.replace('_', ' ')}."
         )
         indicator["indicator_types"] = ["anonymization"]
-        indicator["pattern"] = patterns.ip_range_pattern(cidr)
+        address_type = "ipv6-addr" if ":" in cidr else "ipv4-addr"
+        # The record holds the canonical CIDR already (the model parsed it), so the
+        # pattern is written directly rather than parsing the range a second time.
+        indicator["pattern"] = f"[{address_type}:value ISSUBSET '{cidr}']"
         indicator["pattern_type"] = "stix"
         indicator["pattern_version"] = "2.1"
         indicator["valid_from"] = owner.created
@@ -348,7 +351,6 @@ class RecordWriter:
         asn_indicator["valid_from"] = owner.created
         asn_indicator["valid_until"] = valid_until
 
-        address_type = patterns.address_type(cidr)
         address = {
             "type": address_type,
             "spec_version": "2.1",

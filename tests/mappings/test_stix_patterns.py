@@ -127,3 +127,12 @@ def test_timestamps_round_trip_at_millisecond_and_microsecond_precision() -> Non
     for bad in ("2026-05-02T10:00:00", "2026-05-02T10:00:00.1234567Z", "yesterday"):
         with pytest.raises(ValueError):
             parse_stix_timestamp(bad)
+
+
+def test_range_indicators_carry_the_pattern_the_pattern_module_writes() -> None:
+    for record in (factories.ip_range(), factories.ipv6_range()):
+        bundle = records_to_bundle([record], factories.LAB_A)
+        ranges = [o for o in bundle["objects"] if "ISSUBSET" in o.get("pattern", "")]
+        assert [o["pattern"] for o in ranges] == [patterns.ip_range_pattern(record.cidr)]
+        address = next(o for o in bundle["objects"] if o.get("value") == record.cidr)
+        assert address["type"] == patterns.address_type(record.cidr)
