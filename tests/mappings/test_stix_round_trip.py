@@ -173,7 +173,9 @@ _networks = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     network=_networks,
     start=_times,
@@ -254,7 +256,9 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=st.data(), junk=_junk)
 def test_malformed_objects_raise_mapping_errors_or_are_reported(data: Any, junk: Any) -> None:
     objects = copy.deepcopy(_BASE_OBJECTS)
