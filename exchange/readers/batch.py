@@ -7,7 +7,9 @@ the caller gets nothing but the errors: a batch is never published half-way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,24 @@ def read_file_raw(
     return _parse(text, name, fmt, errors, kind)
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch is read.
+
+    Reading builds millions of small containers that all stay alive; the
+    collector would re-scan them over and over (measured: half the reading
+    time for 100,000 records). Records hold no reference cycles, so nothing
+    is lost by pausing; the previous state is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def read_detections(
     paths: Sequence[str | Path],
     *,
@@ -82,6 +102,17 @@ def read_detections(
     (kind and key) given twice in the batch: one run publishes one version of
     each record.
     """
+    with paused_gc():
+        return _read_detections(paths, input_format, kind, max_errors, progress)
+
+
+def _read_detections(
+    paths: Sequence[str | Path],
+    input_format: InputFormat | str | None,
+    kind: str | None,
+    max_errors: int,
+    progress: Progress | None,
+) -> list[LocatedRecord]:
     errors = ErrorCollector(max_errors)
     located: list[LocatedRecord] = []
     first_at: dict[tuple[str, str], LocatedRecord] = {}
