@@ -16,6 +16,7 @@ from exchange.commands.export import export
 from exchange.commands.fingerprint import fingerprint
 from exchange.commands.poll import poll
 from exchange.commands.pseudonymise import pseudonymise_command
+from exchange.commands.publish import publish
 from exchange.commands.server import server
 
 
@@ -44,6 +45,7 @@ def main() -> None:
 main.add_command(convert)
 main.add_command(fingerprint)
 main.add_command(pseudonymise_command)
+main.add_command(publish)
 main.add_command(poll)
 main.add_command(act)
 main.add_command(export)
