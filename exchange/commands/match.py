@@ -1,0 +1,194 @@
+"""``dx match``: match the lab's own traffic against the feed in its local store.
+
+Prompts are fingerprinted and account identifiers pseudonymised with the
+consortium key on this machine; addresses are looked up in the shared ranges.
+Nothing is sent to the exchange. The output (JSON Lines by default, or a
+table) names the input file and line of each match, which shared object it
+matched, whose it is, by which rule and how strongly; it never repeats the
+prompt or the identifier. ``dx feedback sighting --matches FILE`` turns the
+JSON Lines into sightings for the producers.
+
+Exit codes: 0 done (with or without matches); 1 bad input (one line per
+problem, nothing written), missing key or unusable store.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from exchange.commands.output import OutputError, check_output_target, write_atomically
+from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
+from exchange.feed.cli_errors import fail, one_line_errors
+from exchange.feed.current import current_feed
+from exchange.feed.store import FeedStore
+from exchange.lab_config import load_lab_config
+from exchange.match import ColumnSpec, MatchInputs, MissingKeyError, jsonl, run_match, table
+from exchange.match.inputs import parse_seen_at
+from exchange.privacy import ConsortiumKey, KeyFileError, load_key
+
+EXIT_INPUT_ERROR = 1
+
+
+class _Column(click.ParamType):
+    name = "COLUMN:KIND"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, ColumnSpec):
+            return value
+        try:
+            return ColumnSpec.parse(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class _Time(click.ParamType):
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_seen_at(str(value)).astimezone(UTC)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _key(path: Path | None) -> ConsortiumKey | None:
+    if path is None:
+        return None
+    try:
+        return load_key(path)
+    except KeyFileError as exc:
+        fail("match", str(exc))
+        raise  # unreachable: fail() exits
+
+
+_EXAMPLE = """
+\b
+Examples:
+  dx match --config lab.toml --prompts prompts.txt -o matches.jsonl
+  dx match --config lab.toml --accounts signups.csv --column email:email \\
+      --column phone:phone --ips addresses.txt --format table
+"""
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command("match", epilog=_EXAMPLE, short_help="Match own traffic against the feed.")
+@click.option("--config", "config_path", required=True, type=_FILE, help="The lab's lab.toml.")
+@click.option(
+    "--prompts",
+    "prompt_files",
+    multiple=True,
+    type=_FILE,
+    help="Raw prompts: one per line, or JSONL with prompt (and seen_at). Repeatable.",
+)
+@click.option(
+    "--accounts",
+    "account_files",
+    multiple=True,
+    type=_FILE,
+    help="CSV of raw account identifiers (needs --column). Repeatable.",
+)
+@click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    type=_Column(),
+    help="COLUMN:KIND of an identifier column in --accounts, e.g. email:email. Repeatable.",
+)
+@click.option(
+    "--ips", "ip_files", multiple=True, type=_FILE, help="IP addresses, one per line. Repeatable."
+)
+@click.option(
+    "--key-file",
+    type=_FILE,
+    default=None,
+    help="Consortium key file (default: local.consortium_key_file of the config).",
+)
+@click.option(
+    "--at",
+    "at_time",
+    type=_Time(),
+    default=None,
+    help="Judge indicator expiry at this time instead of now.",
+)
+@click.option(
+    "--seen-at",
+    type=_Time(),
+    default=None,
+    help="When the traffic was seen (default: now); JSONL prompts may carry their own.",
+)
+@click.option("-o", "--output", default="-", show_default=True, help="Output file, - for stdout.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl", "table"]),
+    default="jsonl",
+    show_default=True,
+)
+@click.option(
+    "--max-errors", type=click.IntRange(min=1), default=DEFAULT_MAX_ERRORS, show_default=True
+)
+@click.option("--quiet", is_flag=True, help="No summary line on stderr.")
+def match(
+    config_path: Path,
+    prompt_files: tuple[Path, ...],
+    account_files: tuple[Path, ...],
+    columns: tuple[ColumnSpec, ...],
+    ip_files: tuple[Path, ...],
+    key_file: Path | None,
+    at_time: datetime | None,
+    seen_at: datetime | None,
+    output: str,
+    output_format: str,
+    max_errors: int,
+    quiet: bool,
+) -> None:
+    """Match raw prompts, account identifiers and addresses against the local feed.
+
+    Reads the feed from the local store (run dx poll first). Prompts match the
+    shared fingerprints (exact and near-duplicate) made under the same
+    consortium key; identifiers match shared account-cluster members; addresses
+    match shared ranges (revoked and expired indicators do not count).
+    """
+    if not (prompt_files or account_files or ip_files):
+        raise click.UsageError("nothing to match: give --prompts, --accounts and/or --ips")
+    if account_files and not columns:
+        raise click.UsageError("--accounts needs --column NAME:KIND for each identifier column")
+    with one_line_errors("match"):
+        config = load_lab_config(config_path)
+        try:
+            check_output_target(output)
+        except OutputError as exc:
+            fail("match", str(exc))
+        inputs = MatchInputs(prompt_files, account_files, columns, ip_files)
+        key = _key(key_file or config.consortium_key_path) if inputs.needs_key else None
+        with FeedStore(config.store_path) as store:
+            feed = current_feed(store.current_objects(), at_time or datetime.now(UTC))
+        try:
+            run = run_match(feed, inputs, key, seen_at=seen_at, max_errors=max_errors)
+        except InputErrors as exc:
+            for line in exc.lines():
+                click.echo(line, err=True)
+            sys.exit(EXIT_INPUT_ERROR)
+        except MissingKeyError as exc:
+            fail("match", str(exc))
+        data = jsonl(run.matches) if output_format == "jsonl" else table(run.matches).encode()
+        try:
+            write_atomically(output, data)
+        except OutputError as exc:
+            fail("match", str(exc))
+        if not quiet:
+            for note in run.notes:
+                click.echo(f"dx match: note: {note}", err=True)
+            click.echo(f"dx match: {run.summary()}", err=True)
+
+
+if __name__ == "__main__":
+    match()
