@@ -13,7 +13,9 @@ import click
 from exchange.commands.act import act
 from exchange.commands.convert import convert
 from exchange.commands.export import export
+from exchange.commands.feedback import feedback
 from exchange.commands.fingerprint import fingerprint
+from exchange.commands.match import match
 from exchange.commands.poll import poll
 from exchange.commands.pseudonymise import pseudonymise_command
 from exchange.commands.publish import publish
@@ -49,4 +51,6 @@ main.add_command(publish)
 main.add_command(poll)
 main.add_command(act)
 main.add_command(export)
+main.add_command(match)
+main.add_command(feedback)
 main.add_command(server)
