@@ -39,8 +39,11 @@ def main() -> None:
 
     Raw identifiers and prompts stay in your lab: `pseudonymise` and
     `fingerprint` turn them into keyed hashes and fingerprints locally,
-    `convert` turns detection records into a validated STIX bundle, and
-    `server` runs the TAXII exchange.
+    `convert` turns detection records into a validated STIX bundle and
+    `publish` sends them to the exchange. `poll` syncs partners' indicators,
+    `act` writes enforcement artifacts, `match` checks your own traffic
+    against them, `feedback` reports sightings and opinions, `export` writes
+    filtered bundles, and `server` runs the TAXII exchange.
     """
 
 
