@@ -31,7 +31,7 @@ from pathlib import Path
 
 import orjson
 
-from exchange.errors import DEFAULT_MAX_ERRORS, ErrorCollector, InputError
+from exchange.errors import ErrorCollector, InputError
 from exchange.privacy import ConsortiumKey, IdentifierKind, pseudonymise
 from exchange.readers.csv_source import MalformedCsv, csv_rows
 from exchange.readers.text import UnreadableInput, display_name, read_text
@@ -221,7 +221,3 @@ def read_addresses(path: Path, errors: ErrorCollector) -> list[AddressLine]:
             errors.truncated = True
             break
     return addresses
-
-
-def new_collector(max_errors: int = DEFAULT_MAX_ERRORS) -> ErrorCollector:
-    return ErrorCollector(max_errors)

@@ -332,3 +332,39 @@ def test_a_server_that_stays_down_or_failing_ends_in_one_line(
     done = wrong_key.dx("publish", str(LAB_A_DETECTIONS), *QUICK, check=False)
     assert done.returncode == 1
     assert "401" in one_error_line(done)
+
+
+def test_a_413_splits_the_envelope_and_a_422_refuses_only_its_objects(
+    exchange: Exchange,
+) -> None:
+    bundle = SAMPLES / "updates-bundle.json"
+    objects = orjson.loads(bundle.read_bytes())["objects"]
+    collection_id = exchange.add_collection("split", "split")
+    proxy = FaultyProxy(exchange.url, status_fault(413), applies=posts_only)
+    lab = exchange.lab(
+        "split",
+        "lab-a",
+        api_root=f"http://127.0.0.1:{proxy.port}/exchange/",
+        collections=[collection_id],
+    )
+    with proxy.running():
+        proxy.faults_left = 1
+        done, summary = publish(lab, str(bundle), "--no-validate")
+    assert summary["envelopes"] == 2 and summary["accepted"] == summary["sent"] == len(objects)
+    assert [path for method, path, code in proxy.seen if method == "POST" and code == -1]
+
+    collection_id = exchange.add_collection("unprocessable", "unprocessable")
+    proxy = FaultyProxy(exchange.url, status_fault(422), applies=posts_only)
+    lab = exchange.lab(
+        "unprocessable", "lab-a", api_root=f"http://127.0.0.1:{proxy.port}/exchange/",
+        collections=[collection_id],
+    )  # fmt: skip
+    with proxy.running():
+        proxy.faults_left = 1
+        done, summary = publish(
+            lab, str(bundle), "--no-validate", "--max-objects", "5", check=False
+        )
+    assert done.returncode == 1
+    assert len(summary["refused"]) == 5
+    assert all(r["reason"] == "HTTP 422: injected fault" for r in summary["refused"])
+    assert summary["accepted"] == len(objects) - 5 == len(server_versions(exchange, collection_id))
