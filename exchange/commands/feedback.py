@@ -119,7 +119,18 @@ def _publish(
         sys.exit(EXIT_REFUSED)
 
 
-@click.group("feedback")
+_EXAMPLE = """
+\b
+Examples:
+  dx match --config lab.toml --prompts prompts.txt -o matches.jsonl
+  dx feedback sighting --config lab.toml --matches matches.jsonl
+  dx feedback opinion --config lab.toml --object indicator--... --opinion disagree \\
+      --explanation "This range also carries a university's NAT"
+  dx feedback show --config lab.toml
+"""
+
+
+@click.group("feedback", epilog=_EXAMPLE)
 def feedback() -> None:
     """Sightings and opinions: tell producers what you saw and what you think."""
 
