@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import stix_factories as factories
 
+import tests.mappings.stix_factories as factories
 from mappings.convert import MappingError, bundle_json, records_to_bundle
 from mappings.producer import Producer
 from mappings.well_known import TLP_MARKING_IDS, WELL_KNOWN_IDS

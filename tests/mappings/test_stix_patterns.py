@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import stix_factories as factories
 from stix2patterns.validator import run_validator
 
+import tests.mappings.stix_factories as factories
 from mappings import patterns
 from mappings.convert import records_to_bundle
 from mappings.names import SIGNATURE_PATTERN_TYPE

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-import stix_factories as factories
-
+import tests.mappings.stix_factories as factories
 from mappings.convert import bundle_json, records_to_bundle
 from mappings.names import EXT_KEYED_IDENTIFIER
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import stix2
-import stix_factories as factories
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mappings  # noqa: F401  (registers the custom classes, as every consumer must)
+import tests.mappings.stix_factories as factories
 from mappings.convert import (
     MappingError,
     bundle_json,

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import stix_factories as factories
 from stix2validator import ValidationOptions, validate_instance
 from stix2validator.v21 import shoulds
 
 import mappings
+import tests.mappings.stix_factories as factories
 from exchange.validate import DISABLED_CHECKS, validate_bundle, validator_options
 from mappings.convert import bundle_json, records_to_bundle
 from mappings.names import (

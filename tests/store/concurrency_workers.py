@@ -10,10 +10,9 @@ import random
 import time
 from multiprocessing.queues import Queue
 
-from store_helpers import API_ROOT, COLLECTION_ID, make_object, stix_id
-
 from server.store import Store
 from server.store.types import ObjectQuery
+from tests.store.store_helpers import API_ROOT, COLLECTION_ID, make_object, stix_id
 
 OBJECTS_PER_WRITER = 1_000_000  # id numbering stride, so writers never share ids
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
-from store_helpers import API_ROOT, COLLECTION_ID, OTHER_COLLECTION_ID
 
 from server.store import Store
 from server.store.types import ApiRootInfo, CollectionInfo
+from tests.store.store_helpers import API_ROOT, COLLECTION_ID, OTHER_COLLECTION_ID
 
 DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 

@@ -6,11 +6,17 @@ import hashlib
 
 import pytest
 from sqlalchemy import select
-from store_helpers import API_ROOT, COLLECTION_ID, IDENTITY_A, IDENTITY_B, OTHER_COLLECTION_ID
 
 from server.store import AlreadyExistsError, InvalidInputError, NotFoundError, Store
 from server.store.schema import partners
 from server.store.types import ApiRootInfo, CollectionInfo, Grant, Partner, PartnerGrant
+from tests.store.store_helpers import (
+    API_ROOT,
+    COLLECTION_ID,
+    IDENTITY_A,
+    IDENTITY_B,
+    OTHER_COLLECTION_ID,
+)
 
 
 def test_a_new_key_authenticates_and_wrong_credentials_do_not(store: Store) -> None:

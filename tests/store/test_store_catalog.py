@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from store_helpers import API_ROOT, COLLECTION_ID, OTHER_COLLECTION_ID, make_object
 
 from server.store import AlreadyExistsError, InvalidInputError, NotFoundError, Store
 from server.store.types import ApiRootInfo, CollectionInfo, Tlp
+from tests.store.store_helpers import API_ROOT, COLLECTION_ID, OTHER_COLLECTION_ID, make_object
 
 
 def test_api_roots_are_upserted_and_listed(store: Store) -> None:

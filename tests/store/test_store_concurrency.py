@@ -12,11 +12,10 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-from concurrency_workers import poll, write, writer_ids
-from store_helpers import COLLECTION_ID, IDENTITY_A
-
 from server.store import Store
 from server.store.types import ObjectQuery, Partner
+from tests.store.concurrency_workers import poll, write, writer_ids
+from tests.store.store_helpers import COLLECTION_ID, IDENTITY_A
 
 WRITERS = 4
 BATCHES = 25

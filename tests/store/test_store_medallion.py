@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from store_helpers import make_object, shared_data_dir
 
 from server.store import InvalidInputError, Store
 from server.store.timestamps import format_timestamp_us, parse_stix_timestamp, version_key
 from server.store.types import ImportSummary, ObjectQuery
+from tests.store.store_helpers import make_object, shared_data_dir
 
 MEDALLION_FILE = shared_data_dir() / "data" / "medallion_default_data.json"
 EVERY_VERSION = ObjectQuery(versions=("all",), spec_versions=("2.0", "2.1"), limit=1_000)

@@ -8,15 +8,6 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from store_helpers import (
-    API_ROOT,
-    COLLECTION_ID,
-    IDENTITY_A,
-    IDENTITY_B,
-    OTHER_COLLECTION_ID,
-    make_object,
-    stix_id,
-)
 
 from server.store import NotFoundError, Store
 from server.store.schema import collections
@@ -27,6 +18,15 @@ from server.store.types import (
     Position,
     StatusDetail,
     StoredVersion,
+)
+from tests.store.store_helpers import (
+    API_ROOT,
+    COLLECTION_ID,
+    IDENTITY_A,
+    IDENTITY_B,
+    OTHER_COLLECTION_ID,
+    make_object,
+    stix_id,
 )
 
 T1 = "2021-01-01T00:00:00Z"

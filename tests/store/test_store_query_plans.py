@@ -12,12 +12,12 @@ import re
 
 import pytest
 from sqlalchemy import Select
-from store_helpers import COLLECTION_ID, make_object, stix_id
 
 from server.store import Store
 from server.store.objects_read import page_select
 from server.store.timestamps import now_us, version_key
 from server.store.types import ObjectQuery, Position
+from tests.store.store_helpers import COLLECTION_ID, make_object, stix_id
 
 API_ROOT = "exchange"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from store_helpers import API_ROOT, COLLECTION_ID, IDENTITY_A, IDENTITY_B, make_object
 
 from server.store import Store
 from server.store.types import ApiRootInfo, CollectionInfo, StatusDetail
+from tests.store.store_helpers import API_ROOT, COLLECTION_ID, IDENTITY_A, IDENTITY_B, make_object
 
 HOUR_US = 3_600_000_000
 T1 = "2021-01-01T00:00:00Z"
