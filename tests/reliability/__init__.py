@@ -1,0 +1,1 @@
+"""Reliability tests: crashes, load, hostile input, access control, data safety."""
