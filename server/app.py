@@ -47,7 +47,8 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
     The schema must already be migrated (``dx server init`` / ``serve`` do it
     once, before workers start, so workers never race on migrations).
     """
-    app = Flask(__name__)
+    # No static folder: Flask would otherwise route /static/<path>, an undocumented URL.
+    app = Flask(__name__, static_folder=None)
     # OPTIONS gets a TAXII 405 like any other undefined method, not Flask's empty HTML reply.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.url_map.strict_slashes = False  # serve "/x" like "/x/" rather than redirect
