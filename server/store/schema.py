@@ -162,3 +162,14 @@ settings = Table(
     Column("key", String(100), primary_key=True),
     Column("value", JSON, nullable=False),
 )
+
+# Failed logins per scope ("partner:<id>" or "address:<ip>") in the current
+# window; kept in the database so every worker process and host counts together.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("scope_key", String(160), primary_key=True),
+    Column("window_start_us", BigInteger, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("blocked_until_us", BigInteger, nullable=False),
+)

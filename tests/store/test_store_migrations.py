@@ -19,6 +19,7 @@ EXPECTED_TABLES = {
     "audit_log",
     "collections",
     "grants",
+    "login_failures",
     "objects",
     "partners",
     "settings",
