@@ -3,13 +3,23 @@
 Rows are written inside the transaction of the change they describe, so the
 log never records a change that was rolled back, nor misses one that committed.
 Publishing records counts only: object contents stay in the objects table.
+
+Actions (actor; target; detail):
+
+* ``objects.publish``: the partner (also for ``dx server load --as``); the
+  collection id; added, already_present, failed, status_id.
+* ``objects.delete``: the partner; ``<collection id> <stix id>``; deleted, versions.
+* ``partner.add``, ``partner.rotate_key``, ``partner.revoke``,
+  ``partner.reactivate``: the administrator (``cli:<user>``); the partner id.
+* ``grant.set``: the administrator; ``<partner id> <collection id>``; can_read, can_write.
+* ``import.medallion``: the administrator; the file; counts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, or_, select
 
 from server.store.schema import audit_log
 from server.store.types import AuditEntry
@@ -37,9 +47,41 @@ def record(
     )
 
 
-def recent(connection: Connection, limit: int) -> list[AuditEntry]:
-    """The newest ``limit`` entries, newest first."""
-    rows = connection.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)).all()
+def recent(
+    connection: Connection,
+    limit: int | None,
+    *,
+    partner: str | None = None,
+    action: str | None = None,
+    since_us: int | None = None,
+) -> list[AuditEntry]:
+    """The newest ``limit`` entries (all if None), newest first.
+
+    ``partner`` keeps entries the partner made or that are about it (its key,
+    its grants); ``action`` is an action (``objects.publish``) or a family
+    (``partner``, ``objects``); ``since_us`` keeps entries at or after it.
+    """
+    statement = select(audit_log)
+    if partner is not None:
+        statement = statement.where(
+            or_(
+                audit_log.c.actor == partner,
+                audit_log.c.target == partner,
+                audit_log.c.target.startswith(f"{partner} ", autoescape=True),
+            )
+        )
+    if action is not None:
+        statement = statement.where(
+            or_(
+                audit_log.c.action == action,
+                audit_log.c.action.startswith(f"{action}.", autoescape=True),
+            )
+        )
+    if since_us is not None:
+        statement = statement.where(audit_log.c.at_us >= since_us)
+    statement = statement.order_by(audit_log.c.seq.desc())
+    if limit is not None:
+        statement = statement.limit(limit)
     return [
         AuditEntry(
             seq=row.seq,
@@ -49,5 +91,5 @@ def recent(connection: Connection, limit: int) -> list[AuditEntry]:
             target=row.target,
             detail=dict(row.detail),
         )
-        for row in rows
+        for row in connection.execute(statement)
     ]

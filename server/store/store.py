@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from server.store import accounts, audit, catalog, medallion, statuses
 from server.store.engine import make_engine, read_transaction, write_transaction
+from server.store.integrity import IntegrityReport, check_integrity
 from server.store.migrate import current_revision, head_revision, upgrade_to_head
 from server.store.objects_read import fetch_page, page_select
 from server.store.objects_write import (
@@ -99,6 +100,11 @@ class Store:
 
     def is_up_to_date(self) -> bool:
         return self.schema_revision() == head_revision()
+
+    def check_integrity(self) -> IntegrityReport:
+        """The database's own checks plus the store's invariants (see ``integrity``), in one
+        snapshot: safe while the server runs, and the proof a crash or restore left no damage."""
+        return check_integrity(self._engine)
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics; run it after a bulk import.
@@ -393,10 +399,19 @@ class Store:
 
     # -- audit and import --------------------------------------------------------------
 
-    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
-        """The newest audit log entries, newest first."""
+    def audit_entries(
+        self,
+        limit: int | None = 100,
+        *,
+        partner: str | None = None,
+        action: str | None = None,
+        since_us: int | None = None,
+    ) -> list[AuditEntry]:
+        """The newest audit log entries, newest first, filtered as ``audit.recent`` says."""
         with read_transaction(self._engine) as connection:
-            return audit.recent(connection, limit)
+            return audit.recent(
+                connection, limit, partner=partner, action=action, since_us=since_us
+            )
 
     def import_medallion(self, source: str | Path | dict) -> ImportSummary:
         """Import a medallion data file (path or parsed dict) in one transaction.
