@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 from server.auth import authenticate
 from server.config import ServerConfig
+from server.ratelimit import ACCESS_EXTENSION_KEY, AccessControl, client_address, retry_after_header
 from server.store import Store
 from server.taxii import collections, objects, server_info
 from server.taxii.context import EXTENSION_KEY, ServerContext, server_context
@@ -30,9 +31,25 @@ log = logging.getLogger(__name__)
 def _authenticate_and_negotiate() -> None:
     """Runs before every endpoint (and before routing errors are reported)."""
     ctx = server_context()
-    g.dx_partner = authenticate(
-        ctx.store, request.headers.get("Authorization"), ctx.config.auth_realm
+    access: AccessControl = current_app.extensions[ACCESS_EXTENSION_KEY]
+    address = client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), access.trusted_proxies
     )
+    g.dx_partner = authenticate(
+        ctx.store,
+        request.headers.get("Authorization"),
+        ctx.config.auth_realm,
+        address,
+        access.login_limits,
+    )
+    wait = access.request_buckets.wait_seconds(g.dx_partner.id)
+    if wait > 0:
+        raise TaxiiError(
+            429,
+            "Too many requests from this partner; retry after the time given in Retry-After.",
+            error_code="too-many-requests",
+            headers=retry_after_header(wait),
+        )
     if not accepts_taxii(request.headers.get("Accept")):
         raise TaxiiError(
             406,
@@ -67,6 +84,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
         else Store(config.database_url, status_retention_hours=config.status_retention_hours),
         cursors=CursorCodec(secret),
     )
+    app.extensions[ACCESS_EXTENSION_KEY] = AccessControl.from_config(config)
     app.before_request(_authenticate_and_negotiate)
     for blueprint in (server_info.blueprint, collections.blueprint, objects.blueprint):
         app.register_blueprint(blueprint)

@@ -10,6 +10,7 @@ the platform prefers that. See ``server/example-config.toml`` for every key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -18,7 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_PATH = Path("var/dx-server.toml")
 CONFIG_PATH_ENV = "DX_CONFIG"
@@ -60,6 +68,15 @@ class DiscoverySettings(BaseModel):
     contact: str = ""
 
 
+class RequestRate(BaseModel):
+    """A token bucket: ``per_second`` requests sustained, bursts of up to ``burst``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: Annotated[float, Field(ge=0, le=1_000_000)]
+    burst: Annotated[int, Field(ge=1, le=1_000_000)]
+
+
 class ServerConfig(BaseModel):
     """Every setting of the TAXII server; defaults suit a single-machine deployment."""
 
@@ -77,6 +94,18 @@ class ServerConfig(BaseModel):
     status_retention_hours: Annotated[int, Field(ge=24, le=24 * 365)] = 48
     default_api_root: Annotated[str, Field(pattern=_API_ROOT_NAME)] = "exchange"
     auth_realm: str = "dx-exchange"
+    # Failed logins allowed per window, counted in the database (so across every
+    # worker and host) per partner id and per client address; 0 turns a limit off.
+    login_failures_per_partner: Annotated[int, Field(ge=0, le=1_000_000)] = 20
+    login_failures_per_address: Annotated[int, Field(ge=0, le=1_000_000)] = 50
+    login_failure_window_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
+    # Requests per authenticated partner, enforced by each worker process on its own.
+    request_rate_per_second: Annotated[float, Field(ge=0, le=1_000_000)] = 500
+    request_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
+    partner_request_rates: dict[str, RequestRate] = Field(default_factory=dict)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     source: Path | None = Field(default=None, exclude=True)
 
@@ -87,6 +116,23 @@ class ServerConfig(BaseModel):
         if value is not None and len(value) < 16:
             raise ValueError("must be at least 16 characters (use `dx server init`)")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return [entry.strip() for entry in value]
+
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> ServerConfig:
+        # Half a TLS setup would silently serve plain HTTP; refuse it instead.
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile must be set together")
+        return self
 
     @field_validator("max_page_size")
     @classmethod
@@ -111,12 +157,18 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """``DX_<FIELD>`` for every top-level scalar field, e.g. ``DX_DATABASE_URL``."""
     overrides: dict[str, Any] = {}
     for name in ServerConfig.model_fields:
-        if name in ("discovery", "source"):
+        if name in ("discovery", "source", "partner_request_rates"):
             continue
         value = environ.get(ENV_PREFIX + name.upper())
         if value is not None and value != "":
-            overrides[name] = value
+            # Lists (trusted_proxies) come as comma-separated values.
+            overrides[name] = (
+                [p for p in value.split(",") if p.strip()] if name in _LIST_KEYS else value
+            )
     return overrides
+
+
+_LIST_KEYS = ("trusted_proxies",)
 
 
 def _one_line(error: ValidationError, origin: str) -> ConfigError:

@@ -15,6 +15,7 @@ client sends yields HTML or a 5xx.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -60,6 +61,20 @@ def install_taxii_protocol_errors() -> None:
     gunicorn_util.write_error = _taxii_protocol_error
 
 
+def tls_options(config: ServerConfig) -> dict[str, Any]:
+    """Gunicorn's ``certfile``/``keyfile`` when the config asks gunicorn to serve HTTPS itself.
+
+    Missing or unreadable files are a config error at start-up, not a server
+    that quietly fails every handshake.
+    """
+    if config.tls_certfile is None or config.tls_keyfile is None:
+        return {}
+    for key, value in (("tls_certfile", config.tls_certfile), ("tls_keyfile", config.tls_keyfile)):
+        if not os.access(value, os.R_OK):
+            raise ConfigError(f"{key}: {value}: no such file, or not readable")
+    return {"certfile": config.tls_certfile, "keyfile": config.tls_keyfile}
+
+
 def gunicorn_options(config: ServerConfig) -> dict[str, Any]:
     return {
         "bind": [f"{config.host}:{config.port}"],
@@ -76,6 +91,7 @@ def gunicorn_options(config: ServerConfig) -> dict[str, Any]:
         # Newer gunicorn opens a control socket at one fixed path per user; several
         # servers on one host (tests, staging) would fight over it. Not needed here.
         "control_socket_disable": True,
+        **tls_options(config),
     }
 
 
@@ -148,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         serve(config)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except (StoreError, SQLAlchemyError) as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         print(f"error: database {config.database_url}: {reason}", file=sys.stderr)

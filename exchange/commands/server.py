@@ -192,12 +192,15 @@ def serve_command(
         )
     except ConfigError as error:
         raise _fail(str(error)) from None
+    scheme = "https" if config.tls_certfile else "http"
     _say(
-        f"serving http://{config.host}:{config.port}/taxii2/ "
+        f"serving {scheme}://{config.host}:{config.port}/taxii2/ "
         f"({config.workers} workers) from {config.database_url}"
     )
     try:
         serve(config)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
     except StoreError as error:
         raise _fail(str(error)) from None
     except SQLAlchemyError as error:

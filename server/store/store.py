@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.store import accounts, audit, catalog, medallion, statuses
+from server.store import accounts, audit, catalog, medallion, rate_limits, statuses
 from server.store.engine import make_engine, read_transaction, write_transaction
 from server.store.integrity import IntegrityReport, check_integrity
 from server.store.migrate import current_revision, head_revision, upgrade_to_head
@@ -69,6 +69,7 @@ class Store:
         self._clock = clock
         self._engine = make_engine(url)
         self._next_purge_us = 0
+        self._next_login_purge_us = 0
 
     @classmethod
     def open(cls, url: str, **options: Any) -> Store:
@@ -206,6 +207,45 @@ class Store:
         """The active partner with this id and key, else None (one indexed query, no cache)."""
         with read_transaction(self._engine) as connection:
             return accounts.authenticate(connection, partner_id, api_key)
+
+    def check_login(
+        self, partner_id: str, api_key: str, address: str, limits: rate_limits.LoginLimits
+    ) -> rate_limits.LoginCheck:
+        """Like ``authenticate``, but first honours failed-login blocks on the partner id and
+        the client address; still one indexed query (see ``rate_limits``)."""
+        scope_keys = [key for key, _ in limits.scopes(partner_id, address)]
+        with read_transaction(self._engine) as connection:
+            return rate_limits.check_login(
+                connection, partner_id, api_key, scope_keys, self._clock()
+            )
+
+    def record_login_failure(
+        self, partner_id: str, address: str, limits: rate_limits.LoginLimits
+    ) -> int:
+        """Count a failed login against the partner id and the address, in every process's
+        view at once; > 0 when a limit was already exceeded (the caller answers 429)."""
+        now = self._clock()
+        scopes = limits.scopes(partner_id, address)
+        if not scopes:
+            return 0
+        with write_transaction(self._engine) as connection:
+            excess = rate_limits.record_failure(connection, scopes, limits.window_us, now)
+        if now >= self._next_login_purge_us:
+            self._next_login_purge_us = now + _PURGE_INTERVAL_US
+            try:
+                with write_transaction(self._engine) as connection:
+                    rate_limits.purge_expired(connection, limits.window_us, now)
+            except SQLAlchemyError:
+                log.warning("login counter purge failed; will retry", exc_info=True)
+        return excess
+
+    def login_blocked_until(
+        self, partner_id: str, address: str, limits: rate_limits.LoginLimits
+    ) -> int:
+        """When the block on this partner id or address ends (microseconds), 0 if none."""
+        scope_keys = [key for key, _ in limits.scopes(partner_id, address)]
+        with read_transaction(self._engine) as connection:
+            return rate_limits.blocked_until(connection, scope_keys, self._clock())
 
     def get_partner(self, partner_id: str) -> Partner | None:
         with read_transaction(self._engine) as connection:

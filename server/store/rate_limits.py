@@ -1,0 +1,164 @@
+"""Failed-login counters in the database, so every worker process and host counts together.
+
+A login is refused with 429 once a partner id, or a client address, has
+failed ``limit`` times within a fixed window; the window starts at the first
+failure after the previous one ended. In-memory counters would give an
+attacker ``limit`` tries per worker (times every host behind a load
+balancer), so the counts live in the shared store, in one small table.
+
+The cost stays where the attacker is: a successful login is still a single
+indexed query (the partner row and the two counters are read by one
+statement), while each failure is one upsert. Once a scope is blocked its
+requests are refused by that same read, without writing, so a flood of
+guesses during a lockout does not turn into a flood of writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, case, delete, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from server.store.accounts import partner_if_key_matches
+from server.store.schema import login_failures, partners
+from server.store.types import Partner
+
+_MAX_SCOPE_VALUE = 140  # longer partner ids cannot exist; their hash keeps the key short
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failures allowed per window, per partner id and per client address (0 = no limit)."""
+
+    per_partner: int
+    per_address: int
+    window_us: int
+
+    def scopes(self, partner_id: str, address: str) -> list[tuple[str, int]]:
+        """(scope key, limit) for every limit that is switched on."""
+        chosen = []
+        if self.per_partner > 0:
+            chosen.append((scope_key("partner", partner_id), self.per_partner))
+        if self.per_address > 0:
+            chosen.append((scope_key("address", address), self.per_address))
+        return chosen
+
+
+@dataclass(frozen=True)
+class LoginCheck:
+    """The partner the credentials name (None: unknown or wrong key), or a block in force."""
+
+    partner: Partner | None
+    blocked_until_us: int
+
+
+def scope_key(kind: str, value: str) -> str:
+    if len(value) > _MAX_SCOPE_VALUE:
+        value = "sha256:" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+    return f"{kind}:{value}"
+
+
+def check_login(
+    connection: Connection,
+    partner_id: str,
+    api_key: str,
+    scope_keys: list[str],
+    now_us: int,
+) -> LoginCheck:
+    """Read the partner and any block on its scopes in one statement; verify the key.
+
+    While a block is in force the key is not even compared, so guesses made
+    during a lockout teach nothing (a right key gets the same 429 as a wrong one).
+    """
+    if scope_keys:
+        blocked = (
+            select(func.max(login_failures.c.blocked_until_us))
+            .where(
+                login_failures.c.scope_key.in_(scope_keys),
+                login_failures.c.blocked_until_us > now_us,
+            )
+            .scalar_subquery()
+        )
+    else:
+        blocked = literal(None)
+    # FROM (SELECT 1) LEFT JOIN partners: one row even when the partner id is unknown.
+    anchor = select(literal(1).label("one")).subquery()
+    statement = select(blocked.label("blocked_until_us"), *partners.c).select_from(
+        anchor.outerjoin(partners, partners.c.id == partner_id)
+    )
+    row = connection.execute(statement).one()
+    if row.blocked_until_us:
+        return LoginCheck(partner=None, blocked_until_us=int(row.blocked_until_us))
+    found = row if row.id is not None else None
+    return LoginCheck(partner=partner_if_key_matches(found, api_key), blocked_until_us=0)
+
+
+def record_failure(
+    connection: Connection, scopes: list[tuple[str, int]], window_us: int, now_us: int
+) -> int:
+    """Count one failure in every scope; return the most failures any scope has exceeded by.
+
+    The result is > 0 when this failure went over a limit (a request that
+    raced past the block check): the caller answers it with 429 too. The
+    increment is a single atomic upsert, so concurrent workers never lose a count.
+    """
+    worst_excess = 0
+    for key, limit in scopes:
+        failures = _increment(connection, key, limit, window_us, now_us)
+        worst_excess = max(worst_excess, failures - limit)
+    return worst_excess
+
+
+def _increment(connection: Connection, key: str, limit: int, window_us: int, now_us: int) -> int:
+    table = login_failures
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    window_over = table.c.window_start_us <= now_us - window_us
+    failures = case((window_over, 1), else_=table.c.failures + 1)
+    window_start = case((window_over, now_us), else_=table.c.window_start_us)
+    statement = dialect_insert(table).values(
+        scope_key=key,
+        window_start_us=now_us,
+        failures=1,
+        blocked_until_us=now_us + window_us if limit <= 1 else 0,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.scope_key],
+        set_={
+            "failures": failures,
+            "window_start_us": window_start,
+            "blocked_until_us": case((failures >= limit, window_start + window_us), else_=0),
+        },
+    ).returning(table.c.failures)
+    return int(connection.execute(statement).scalar_one())
+
+
+def blocked_until(connection: Connection, scope_keys: list[str], now_us: int) -> int:
+    """The end of the latest block in force on these scopes, 0 if none."""
+    if not scope_keys:
+        return 0
+    value = connection.execute(
+        select(func.max(login_failures.c.blocked_until_us)).where(
+            login_failures.c.scope_key.in_(scope_keys),
+            login_failures.c.blocked_until_us > now_us,
+        )
+    ).scalar()
+    return int(value or 0)
+
+
+def purge_expired(connection: Connection, window_us: int, now_us: int) -> int:
+    """Drop counters whose window and block are over (addresses come and go)."""
+    result = connection.execute(
+        delete(login_failures).where(
+            login_failures.c.window_start_us <= now_us - window_us,
+            login_failures.c.blocked_until_us <= now_us,
+        )
+    )
+    return result.rowcount or 0
+
+
+def failure_counts(connection: Connection) -> dict[str, int]:
+    """Every live counter, for administration and tests."""
+    rows = connection.execute(select(login_failures.c.scope_key, login_failures.c.failures))
+    return {row.scope_key: row.failures for row in rows}
