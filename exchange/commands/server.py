@@ -11,10 +11,12 @@ Secrets (API keys) are printed once, on stdout alone, so that
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +34,11 @@ from server.config import (
 )
 from server.loading import LoadError, find_collection, load_objects, read_objects_file
 from server.store import Store
+from server.store.backup import FORMATS as BACKUP_FORMATS
+from server.store.backup import backup as backup_database
+from server.store.backup import restore as restore_database
 from server.store.errors import StoreError
+from server.store.timestamps import now_us
 from server.store.types import ApiRootInfo, CollectionInfo, StatusRecord, Tlp
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -448,6 +454,167 @@ def demo_command(host: str, port: int, workers: int, setup_only: bool) -> None:
     if setup_only:
         return
     serve(config)
+
+
+# -- data safety: integrity check, backups, audit log ------------------------------------
+
+
+@server.command("check")
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def check_command(config_path: Path | None, as_json: bool) -> None:
+    """Check the database and the store's invariants (safe while serving); exit 1 on a problem.
+
+    \b
+    Checks: SQLite integrity_check and foreign_key_check; rows pointing at
+    missing parents; the schema migration; exactly one latest version per
+    object; date_added unique and increasing per collection; statuses that
+    agree with the stored objects and the audit log.
+    """
+    config = _config(config_path)
+    with _open_store(config) as store:
+        report = store.check_integrity()
+    if as_json:
+        click.echo(json.dumps({"ok": report.ok, "problems": report.problems, **report.checked}))
+    else:
+        checked = ", ".join(f"{count} {name}" for name, count in report.checked.items())
+        for problem in report.problems:
+            _say(f"{config.database_url}: {problem}")
+        _say(f"{config.database_url}: {'ok' if report.ok else 'PROBLEMS FOUND'} ({checked})")
+    if not report.ok:
+        sys.exit(1)
+
+
+@server.command("backup")
+@_config_option
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", *BACKUP_FORMATS]),
+    default="auto",
+    show_default=True,
+    help="auto: SQLite online backup on SQLite; pg_dump custom format on PostgreSQL "
+    "(logical if pg_dump is missing). logical: JSON lines, restorable on either database.",
+)
+def backup_command(config_path: Path | None, destination: Path, fmt: str) -> None:
+    """Back up the database to a file while the server keeps serving (one consistent snapshot).
+
+    \b
+    Example:
+      dx server backup backups/exchange-$(date +%F).bak
+      dx server restore backups/exchange-2026-12-01.bak --config new-server.toml
+    """
+    config = _config(config_path)
+    try:
+        summary = backup_database(config.database_url, destination, fmt=fmt)
+    except StoreError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_problem(config, error) from None
+    _say(
+        f"{destination}: {summary.fmt} backup of {config.database_url}, "
+        f"{summary.bytes} bytes in {summary.seconds:.2f} s"
+    )
+
+
+@server.command("restore")
+@_config_option
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore_command(config_path: Path | None, source: Path) -> None:
+    """Restore a backup into the config's database, which must be new and empty; then check it.
+
+    Stop the server first. The format (SQLite file, pg_dump custom, logical) is
+    recognised from the file; a logical backup restores into either database.
+    """
+    config = _config(config_path)
+    try:
+        fmt = restore_database(source, config.database_url)
+    except StoreError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_problem(config, error) from None
+    with _open_store(config) as store:
+        report = store.check_integrity()
+    for problem in report.problems:
+        _say(f"{config.database_url}: {problem}")
+    if not report.ok:
+        raise _fail(f"{source}: restored, but the integrity check failed (see above)")
+    checked = ", ".join(f"{count} {name}" for name, count in report.checked.items())
+    _say(f"{source}: {fmt} backup restored into {config.database_url} ({checked})")
+
+
+_SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_since(value: str) -> int:
+    """``30m``, ``24h``, ``7d`` ago, or a timestamp (``2026-12-01``, ``2026-12-01T10:00:00Z``)."""
+    text = value.strip()
+    if text[:-1].isdigit() and text[-1:] in _SINCE_UNITS:
+        return now_us() - int(text[:-1]) * _SINCE_UNITS[text[-1]] * 1_000_000
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(
+            f"--since: {value!r} is neither a duration (30m, 24h, 7d) nor a timestamp"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _iso(at_us: int) -> str:
+    return datetime.fromtimestamp(at_us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@server.command("audit")
+@_config_option
+@click.option("--partner", default=None, help="Entries made by or about this partner.")
+@click.option(
+    "--action",
+    default=None,
+    help="An action (objects.publish, objects.delete, partner.rotate_key, grant.set, ...) "
+    "or a family (objects, partner, grant).",
+)
+@click.option("--since", default=None, help="Only entries since then: 30m, 24h, 7d or a date.")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="0: all.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines, one entry per line.")
+def audit_command(
+    config_path: Path | None,
+    partner: str | None,
+    action: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List the audit log, oldest first: who published, deleted, rotated keys, changed grants.
+
+    \b
+    Example:
+      dx server audit --partner lab-b --since 7d
+      dx server audit --action objects.delete --json | jq .
+    """
+    since_us = None if since is None else _parse_since(since)
+    with _open_store(_config(config_path)) as store:
+        entries = store.audit_entries(
+            limit or None, partner=partner, action=action, since_us=since_us
+        )
+    for entry in reversed(entries):
+        if as_json:
+            line = {
+                "seq": entry.seq,
+                "at": _iso(entry.at_us),
+                "actor": entry.actor,
+                "action": entry.action,
+                "target": entry.target,
+                "detail": entry.detail,
+            }
+            click.echo(json.dumps(line, sort_keys=True))
+        else:
+            detail = " ".join(f"{key}={value}" for key, value in sorted(entry.detail.items()))
+            click.echo(
+                f"{_iso(entry.at_us)}  {entry.actor}  {entry.action}  {entry.target}  {detail}"
+            )
 
 
 if __name__ == "__main__":
