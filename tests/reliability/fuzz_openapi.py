@@ -71,6 +71,9 @@ class Operation:
     has_body: bool
     responses: dict[str, dict[str, Any]]  # status code -> resolved response object
 
+    def __repr__(self) -> str:  # hypothesis prints failing requests; keep them readable
+        return f"<{self.method} {self.path} ({self.operation_id})>"
+
     def params(self, location: str) -> tuple[Parameter, ...]:
         return tuple(p for p in self.parameters if p.location == location)
 
