@@ -1,0 +1,211 @@
+"""HTTPS served by the server itself (``tls_certfile``/``tls_keyfile``), used by taxii2-client.
+
+A throwaway certificate authority and a server certificate for 127.0.0.1 are
+made in the test with the ``cryptography`` package; the client trusts only
+that CA (``verify=`` its file), as a partner would trust a private CA or a
+public one. Also: a client that does not trust the CA is refused, plain HTTP
+on the TLS port gets nothing, and a config naming a missing key file stops the
+server at start with one line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from taxii2client.v21 import ApiRoot, Server
+
+from server.store.types import CollectionInfo
+from tests.server.harness import (
+    REPO,
+    START_TIMEOUT_S,
+    PartnerSpec,
+    ServerProcess,
+    database,
+    indicator,
+    seed,
+    write_config,
+)
+
+COLLECTION = str(uuid.uuid4())
+IDENTITY = f"identity--{uuid.uuid4()}"
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
+    """(ca.pem, server-cert.pem, server-key.pem): a CA and a cert it signed for 127.0.0.1."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("dx test CA"))
+        .issuer_name(_name("dx test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(ca_cert.subject)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = (
+        directory / "ca.pem",
+        directory / "server-cert.pem",
+        directory / "server-key.pem",
+    )
+    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return ca_path, cert_path, key_path
+
+
+class HttpsServerProcess(ServerProcess):
+    """The harness's server process, reached over HTTPS and trusted through ``ca_path``."""
+
+    def __init__(self, config_path: Path, log_path: Path, ca_path: Path) -> None:
+        super().__init__(config_path, log_path)
+        self.base_url = f"https://127.0.0.1:{self.port}"
+        self.ca_path = ca_path
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise AssertionError(f"server exited at start:\n{self.log()}")
+            with suppress(requests.RequestException):
+                answer = requests.get(f"{self.base_url}/taxii2/", timeout=1, verify=self.ca_path)
+                if answer.status_code == 401:
+                    return
+            time.sleep(0.1)
+        self.kill()
+        raise AssertionError(
+            f"server not ready over HTTPS after {START_TIMEOUT_S} s:\n{self.log()}"
+        )
+
+
+def test_server_serves_https_that_taxii2_client_trusts_through_the_ca(tmp_path, monkeypatch):
+    # requests lets these variables override a session's own `verify` (the one
+    # taxii2-client sets), so a client run with them set would ignore verify=.
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(variable, raising=False)
+    ca, cert, key = make_ca_and_server_cert(tmp_path)
+    with database("sqlite", tmp_path) as url:
+        keys = seed(
+            url,
+            "exchange",
+            [CollectionInfo(COLLECTION, "exchange", "TLS")],
+            [PartnerSpec("lab-t", IDENTITY, {COLLECTION: (True, True)})],
+        )
+        config = write_config(
+            tmp_path / "server.toml", url, tls_certfile=str(cert), tls_keyfile=str(key)
+        )
+        server = HttpsServerProcess(config, tmp_path / "server.log", ca).start()
+        try:
+            discovery = Server(
+                f"{server.base_url}/taxii2/", user="lab-t", password=keys["lab-t"], verify=str(ca)
+            )
+            assert discovery.title and [r.url for r in discovery.api_roots] == [
+                f"{server.base_url}/exchange/"
+            ]
+            root = ApiRoot(
+                f"{server.base_url}/exchange/", user="lab-t", password=keys["lab-t"], verify=str(ca)
+            )
+            (collection,) = root.collections
+            published = indicator(IDENTITY)
+            status = collection.add_objects({"objects": [published]})
+            assert status.status == "complete" and status.success_count == 1
+            served = collection.get_objects()["objects"]
+            assert [o["id"] for o in served] == [published["id"]]
+
+            # A client that does not trust the CA refuses the server...
+            with pytest.raises(requests.exceptions.SSLError):
+                requests.get(f"{server.base_url}/taxii2/", timeout=5)
+            # ...and plain HTTP on the TLS port gets no TAXII answer.
+            with pytest.raises(requests.exceptions.ConnectionError):
+                requests.get(f"http://127.0.0.1:{server.port}/taxii2/", timeout=5)
+        finally:
+            server.kill()
+
+
+def test_a_missing_key_file_stops_the_server_with_one_line(tmp_path):
+    _, cert, _ = make_ca_and_server_cert(tmp_path)
+    config = write_config(
+        tmp_path / "server.toml",
+        f"sqlite:///{tmp_path / 'x.sqlite3'}",
+        tls_certfile=str(cert),
+        tls_keyfile=str(tmp_path / "missing-key.pem"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "server.wsgi", "--config", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "tls_keyfile" in result.stderr and "missing-key.pem" in result.stderr
