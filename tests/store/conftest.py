@@ -31,6 +31,21 @@ def _libpq_url(sqlalchemy_url: str) -> str:
     )
 
 
+PG_FIXTURES = frozenset({"pg_session_database", "pg_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that asks for a PostgreSQL fixture directly as ``postgres``.
+
+    Without this, ``-m "not postgres"`` would still run such a test and then fail
+    (or skip) on a machine without PostgreSQL; the ``store_url`` parameter carries
+    its own mark.
+    """
+    for item in items:
+        if PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def pg_session_database() -> Iterator[str]:
     """SQLAlchemy URL of a PostgreSQL database that exists for this test session only."""
@@ -68,7 +83,12 @@ def pg_url(pg_session_database: str) -> Iterator[str]:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database, once as a SQLite file and once as a PostgreSQL schema."""
     if request.param == "sqlite":
