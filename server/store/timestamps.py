@@ -1,6 +1,6 @@
 """STIX timestamps as integers and fixed-width strings.
 
-STIX allows a timestamp with no fraction or with one to nine fractional digits,
+STIX allows a timestamp with no fraction or with any number of fractional digits,
 so the same instant has many spellings and plain string comparison orders them
 wrongly ("...00Z" sorts after "...00.5Z"). The store therefore keeps two
 normalised forms: microseconds since the epoch for ``date_added`` (an integer
@@ -8,6 +8,11 @@ column both databases index and compare exactly) and a fixed-width
 nanosecond-precision string for object versions (so versions that differ below
 a microsecond stay distinct and order correctly). The HTTP layer uses the same
 helpers to parse filter values and to print ``date_added``.
+
+Digits past the ninth are accepted but take no part in ordering; the object's
+own text keeps them. The fraction is bounded (MAX_FRACTION_DIGITS) so that every
+accepted timestamp fits the store's 64-character version column and the parse
+cache stays small.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 _STIX_TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z",
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z",
     re.ASCII,
 )
+MAX_FRACTION_DIGITS = 40  # far past any clock: "YYYY-MM-DDTHH:MM:SS." + 40 + "Z" is 61 chars
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _US_PER_DAY = 86_400_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -36,7 +42,12 @@ def _split(value: str) -> tuple[int, str]:
     match = _STIX_TIMESTAMP.fullmatch(value)
     if match is None:
         raise ValueError(
-            f"not a STIX timestamp (expected YYYY-MM-DDTHH:MM:SS[.s{{1,9}}]Z): {value!r}"
+            f"not a STIX timestamp (expected YYYY-MM-DDTHH:MM:SS[.s{{1,40}}]Z): {value!r}"
+        )
+    digits = match.group(7) or ""
+    if len(digits) > MAX_FRACTION_DIGITS:
+        raise ValueError(
+            f"not a STIX timestamp (over {MAX_FRACTION_DIGITS} fractional digits): {value!r}"
         )
     year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
     try:
@@ -46,7 +57,7 @@ def _split(value: str) -> tuple[int, str]:
     if hour > 23 or minute > 59 or second > 59:
         raise ValueError(f"not a STIX timestamp (no such time of day): {value!r}")
     seconds = (ordinal - _EPOCH_ORDINAL) * 86_400 + hour * 3_600 + minute * 60 + second
-    fraction = (match.group(7) or "").ljust(9, "0")
+    fraction = digits[:9].ljust(9, "0")
     return seconds, fraction
 
 
@@ -54,7 +65,7 @@ def parse_stix_timestamp(value: str) -> int:
     """Microseconds since the epoch of a STIX timestamp; digits past the sixth are dropped.
 
     Accepts exactly the STIX forms: ``2016-01-01T00:00:00Z`` and the same with
-    one to nine fractional digits. Anything else raises ValueError.
+    one to MAX_FRACTION_DIGITS fractional digits. Anything else raises ValueError.
     """
     seconds, fraction = _split(value)
     return seconds * 1_000_000 + int(fraction[:6])
@@ -65,11 +76,12 @@ def version_key(value: str) -> str:
 
     Every spelling of one instant maps to the same key, and keys compare (as
     plain byte strings) in time order, which is what the unique constraint and
-    the first/last version filters rely on.
+    the first/last version filters rely on. Digits past the ninth are dropped, so
+    versions that differ only there are one version to the store.
     """
     _split(value)
     head, _, rest = value[:-1].partition(".")
-    return f"{head}.{rest.ljust(9, '0')}Z"
+    return f"{head}.{rest[:9].ljust(9, '0')}Z"
 
 
 def version_key_from_us(microseconds: int) -> str:

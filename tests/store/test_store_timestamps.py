@@ -29,6 +29,9 @@ EPOCH_2016 = 1_451_606_400_000_000  # 2016-01-01T00:00:00Z in microseconds
         ("2016-01-01T00:00:00.123456Z", EPOCH_2016 + 123_456),
         ("2016-01-01T00:00:00.1234567Z", EPOCH_2016 + 123_456),
         ("2016-01-01T00:00:00.123456789Z", EPOCH_2016 + 123_456),
+        ("2016-01-01T00:00:00.1234567890Z", EPOCH_2016 + 123_456),  # STIX sets no limit
+        ("2016-01-01T00:00:00.999999999999Z", EPOCH_2016 + 999_999),  # truncated, not rounded
+        ("2016-01-01T00:00:00." + "7" * 40 + "Z", EPOCH_2016 + 777_777),
         ("1970-01-01T00:00:00Z", 0),
         ("1969-12-31T23:59:59.999999Z", -1),
         ("2016-02-29T23:59:59Z", EPOCH_2016 + (59 * 86_400 + 86_399) * 1_000_000),
@@ -46,7 +49,7 @@ def test_every_stix_form_parses_to_microseconds(text: str, expected: int) -> Non
         "2016-01-01 00:00:00Z",  # space
         "2016-01-01t00:00:00z",  # lower case
         "2016-01-01T00:00:00.Z",  # empty fraction
-        "2016-01-01T00:00:00.1234567890Z",  # ten digits
+        "2016-01-01T00:00:00." + "1" * 41 + "Z",  # past MAX_FRACTION_DIGITS (the column)
         "2016-1-01T00:00:00Z",
         "2016-13-01T00:00:00Z",
         "2015-02-29T00:00:00Z",
@@ -79,6 +82,16 @@ def test_version_key_is_fixed_width_and_identifies_the_instant() -> None:
     assert keys == {"2016-01-01T00:00:00.000000000Z"}
     assert version_key("2016-01-01T00:00:00.123456789Z") == "2016-01-01T00:00:00.123456789Z"
     assert version_key("2016-01-01T00:00:00.5Z") == "2016-01-01T00:00:00.500000000Z"
+
+
+def test_digits_past_the_ninth_are_kept_out_of_the_version_key() -> None:
+    """Ten or more digits are accepted; the key keeps nine, so ordering is to the nanosecond."""
+    assert version_key("2016-01-01T00:00:00.1234567890Z") == "2016-01-01T00:00:00.123456789Z"
+    assert version_key("2016-01-01T00:00:00.1234567899999Z") == "2016-01-01T00:00:00.123456789Z"
+    assert version_key("2016-01-01T00:00:00.0000000001Z") == "2016-01-01T00:00:00.000000000Z"
+    assert version_key("2016-01-01T00:00:00.5" + "0" * 39 + "Z") == version_key(
+        "2016-01-01T00:00:00.5Z"
+    )
 
 
 def test_version_keys_sort_like_the_instants_they_name() -> None:
