@@ -42,6 +42,8 @@ class RoleResult:
     ids: list[str] = field(default_factory=list)
     duplicates: int = 0
     problems: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    ended: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class RoleSpec:
     partner_id: str
     api_key: str
     identity_ref: str
-    deadline: float  # time.time() at which to stop starting new work
+    seconds: float  # how long to keep starting new work, from the process's own start
     max_envelope: int = 50
     think_s: float = 0.01
     seed: int = 0
@@ -111,9 +113,10 @@ def _indicator(identity_ref: str, rng: random.Random) -> dict[str, Any]:
 
 def publisher(spec: RoleSpec) -> RoleResult:
     result = RoleResult("publisher")
+    deadline = result.started + spec.seconds
     rng = random.Random(spec.seed)
     collection = Collection(spec.collection_url, user=spec.partner_id, password=spec.api_key)
-    while time.time() < spec.deadline:
+    while time.time() < deadline:
         envelope = [
             _indicator(spec.identity_ref, rng) for _ in range(rng.randint(1, spec.max_envelope))
         ]
@@ -129,6 +132,7 @@ def publisher(spec: RoleSpec) -> RoleResult:
             result.problems.append(f"publish: status {status.status} {status.failures}")
         result.ids.extend(s["id"] for s in status.successes or [])
         time.sleep(spec.think_s)
+    result.ended = time.time()
     return result
 
 
@@ -169,16 +173,18 @@ def poller(spec: RoleSpec, publishers_done: Any) -> RoleResult:
             break
         time.sleep(0.05)
     result.ids = sorted(seen)
+    result.ended = time.time()
     return result
 
 
 def exporter(spec: RoleSpec) -> RoleResult:
     result = RoleResult("exporter")
+    deadline = result.started + spec.seconds
     collection = Collection(spec.collection_url, user=spec.partner_id, password=spec.api_key)
     session = requests.Session()
     session.auth = (spec.partner_id, spec.api_key)
     session.headers["Accept"] = TAXII
-    while time.time() < spec.deadline:
+    while time.time() < deadline:
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"limit": 1000}
@@ -202,4 +208,5 @@ def exporter(spec: RoleSpec) -> RoleResult:
 
         _timed(result, "manifest", manifest)
         time.sleep(spec.think_s * 10)
+    result.ended = time.time()
     return result
