@@ -39,6 +39,7 @@ from mappings.records import AccountCluster, IpRange, PromptFingerprint, record_
 from mappings.shared_objects import SharedObjects
 from mappings.well_known import (
     PROJECT_IDENTITY_ID,
+    TLP_CREATOR_ID,
     TLP_MARKING_IDS,
     WELL_KNOWN_OBJECTS,
     atlas_attack_pattern_id,
@@ -176,6 +177,7 @@ def _referenced_well_known(
         ids.update(_EXTENSIONS_BY_KIND[kind])
     if tlps:
         ids.add(EXT_TLP2)
+        ids.add(TLP_CREATOR_ID)  # created_by_ref of the TLP 2.0 extension definition
         ids.update(TLP_MARKING_IDS[level] for level in tlps)
     ids.update(atlas_attack_pattern_id(technique) for technique in techniques)
     # Copies: a caller editing its bundle must not edit the module's constants.

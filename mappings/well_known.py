@@ -6,7 +6,9 @@
 * the OASIS TLP 2.0 marking definitions and their extension definition,
   reproduced exactly as published in oasis-open/cti-stix-common-objects
   (the markings carry no ``created_by_ref``; the extension definition is
-  attributed to CISA, ``identity--b3bca3c2-...``);
+  attributed to CISA, ``identity--b3bca3c2-...``), and an identity object for
+  CISA under that id: OASIS publishes none, and without it every bundle that
+  carries the TLP 2.0 extension definition would hold a dangling reference;
 * the MITRE ATLAS techniques that distillation campaigns use.
 
 Because their content never changes, the TAXII server accepts these ids from
@@ -142,6 +144,29 @@ def _tlp_extension_definition() -> dict[str, Any]:
     }
 
 
+def _tlp_creator_identity() -> dict[str, Any]:
+    """CISA's identity under the id the TLP 2.0 extension definition names.
+
+    No identity object is published for that id, so this one is the project's:
+    the minimum that makes ``created_by_ref`` resolve (name and class, dated like
+    the extension definition). It carries no ``created_by_ref`` of its own: the
+    project does not speak for CISA, and claiming CISA authored it would be false.
+    """
+    return {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": TLP_CREATOR_ID,
+        "created": "2022-10-01T00:00:00.000Z",
+        "modified": "2022-10-01T00:00:00.000Z",
+        "name": "Cybersecurity and Infrastructure Security Agency",
+        "identity_class": "organization",
+        "description": (
+            "Author of the OASIS TLP 2.0 marking extension definition. Identity object "
+            "supplied by distill-exchange so that references to it resolve."
+        ),
+    }
+
+
 def _project_extension_definition(extension_id: str) -> dict[str, Any]:
     """Read one extension definition from the package data (the published source of truth)."""
     text = resources.files("mappings").joinpath("data", f"{extension_id}.json").read_text("utf-8")
@@ -152,7 +177,7 @@ def _project_extension_definition(extension_id: str) -> dict[str, Any]:
 
 
 def _build() -> dict[str, dict[str, Any]]:
-    objects = [_project_identity(), _tlp_extension_definition()]
+    objects = [_project_identity(), _tlp_extension_definition(), _tlp_creator_identity()]
     objects += [_project_extension_definition(ext) for ext in PROJECT_EXTENSIONS]
     objects += [_tlp_marking(level) for level in TLP_ORDER]
     objects += [_attack_pattern(technique) for technique in ATLAS_TECHNIQUES]

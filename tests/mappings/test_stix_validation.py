@@ -252,3 +252,32 @@ def test_extension_definitions_are_versioned_and_attributed_to_the_project() -> 
         major, minor, patch = definition["version"].split(".")
         assert (major, minor, patch) == ("1", "0", "0")
         assert definition["description"] and definition["schema"].endswith(f"{extension_id}.json")
+
+
+def _references(value: Any) -> set[str]:
+    """Every ``*_ref`` / ``*_refs`` value anywhere in a STIX object (nested dicts too)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if name.endswith("_ref") and isinstance(item, str):
+                found.add(item)
+            elif name.endswith("_refs") and isinstance(item, list):
+                found.update(ref for ref in item if isinstance(ref, str))
+            else:
+                found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
+
+
+def test_every_reference_in_a_bundle_resolves_inside_it(bundle: dict[str, Any]) -> None:
+    """A bundle stands alone: even CISA, author of the TLP 2.0 extension, is in it."""
+    ids = {obj["id"] for obj in bundle["objects"]}
+    dangling = {
+        (obj["id"], ref) for obj in bundle["objects"] for ref in _references(obj) if ref not in ids
+    }
+    assert dangling == set()
+    cisa = WELL_KNOWN_OBJECTS[WELL_KNOWN_OBJECTS[EXT_TLP2]["created_by_ref"]]
+    assert cisa["type"] == "identity" and "created_by_ref" not in cisa
+    assert cisa["name"] == "Cybersecurity and Infrastructure Security Agency"
