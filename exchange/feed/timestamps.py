@@ -1,9 +1,11 @@
 """STIX timestamps compared correctly whatever their spelling.
 
-STIX allows zero to nine fractional digits, so ``...:00Z`` and ``...:00.000Z``
+STIX allows any number of fractional digits, so ``...:00Z`` and ``...:00.000Z``
 are the same instant but compare wrongly as text. The feed store orders
 versions and cursors by a fixed-width key instead, and the artifact builder
-needs real datetimes to decide whether an indicator has expired.
+needs real datetimes to decide whether an indicator has expired. Keys keep
+nine digits, as the server's store does, so a version the server accepts with
+more digits is stored and ordered here the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_STIX_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z", re.ASCII)
+_STIX_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z", re.ASCII)
 
 
 def timestamp_key(value: str) -> str:
@@ -23,7 +25,7 @@ def timestamp_key(value: str) -> str:
     match = _STIX_TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"not a STIX timestamp: {value!r}")
-    return f"{match.group(1)}.{(match.group(2) or '').ljust(9, '0')}Z"
+    return f"{match.group(1)}.{(match.group(2) or '')[:9].ljust(9, '0')}Z"
 
 
 def parse_timestamp(value: str) -> datetime:
