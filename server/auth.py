@@ -42,6 +42,8 @@ def parse_basic_credentials(header: str | None) -> tuple[str, str] | None:
     partner_id, sep, api_key = decoded.partition(":")
     if not sep or not partner_id or not api_key:
         return None
+    if "\x00" in decoded:  # no partner id or key has one, and PostgreSQL text cannot hold it
+        return None
     return partner_id, api_key
 
 
