@@ -27,8 +27,10 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from taxii2client.v21 import Collection
 
+from exchange.commands.server import server as server_group
 from server.store import Store
 from server.store.backup import detect_format
 from server.store.types import CollectionInfo
@@ -40,6 +42,7 @@ from tests.server.harness import (
     database,
     indicator,
     run_cli,
+    seed,
     served,
     write_config,
 )
@@ -114,12 +117,19 @@ def _load_history(base_url: str, keys: dict[str, str], config: Path) -> dict[str
     assert response.status_code == 200
 
     keys[LAB_B[0] + ":old"] = keys[LAB_B[0]]
-    keys[LAB_B[0]] = run_cli("rotate-key", LAB_B[0], "--config", str(config)).stdout.strip()
+    keys[LAB_B[0]] = _admin(config, "rotate-key", LAB_B[0]).strip()
     keys[LAB_C[0] + ":revoked"] = keys.pop(LAB_C[0])
-    run_cli("revoke", LAB_C[0], "--config", str(config))
-    run_cli("grant", LAB_C[0], QUIET_B, "--revoke", "--config", str(config))
-    run_cli("grant", READER[0], "quiet-a", "--read", "--config", str(config))
+    _admin(config, "revoke", LAB_C[0])
+    _admin(config, "grant", LAB_C[0], QUIET_B, "--revoke")
+    _admin(config, "grant", READER[0], "quiet-a", "--read")
     return statuses
+
+
+def _admin(config: Path, *args: str) -> str:
+    """A ``dx server`` admin command, in-process (what is under test here is backup/restore)."""
+    result = CliRunner().invoke(server_group, [*args, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
 
 def _spawn_publisher(base_url: str, key: str, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
@@ -305,41 +315,52 @@ def _compare(source, target_url_base: str, keys, statuses, target_db_url: str) -
     assert final[-1][2] > restored_busy[-1][2]
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+def _cli(config: Path, *args: str):
+    """A ``dx server`` command in-process: refusals are about messages, not process start-up."""
+    return CliRunner().invoke(server_group, [*args, "--config", str(config)])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=PG)])
 def test_restore_refuses_a_database_in_use_and_damaged_files(tmp_path, backend):
     with database(backend, tmp_path) as url:
+        seed(url, "exchange", COLLECTIONS, PARTNERS)
         config = write_config(tmp_path / "server.toml", url)
-        run_cli("init", "--config", str(config))
         backup_file = tmp_path / "exchange.bak"
-        run_cli("backup", str(backup_file), "--format", "logical", "--config", str(config))
+        assert _cli(config, "backup", str(backup_file), "--format", "logical").exit_code == 0
 
-        in_use = run_cli("restore", str(backup_file), "--config", str(config), check=False)
-        assert in_use.returncode != 0
-        assert "not empty" in in_use.stderr and "Traceback" not in in_use.stderr
+        in_use = _cli(config, "restore", str(backup_file))
+        assert in_use.exit_code == 1
+        assert "not empty" in in_use.stderr and len(in_use.stderr.strip().splitlines()) == 1
 
         truncated = tmp_path / "truncated.bak"
         truncated.write_bytes(backup_file.read_bytes()[:-20])
-        fresh = write_config(tmp_path / "fresh.toml", f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
-        damaged = run_cli("restore", str(truncated), "--config", str(fresh), check=False)
-        assert damaged.returncode != 0 and "truncated.bak" in damaged.stderr
-        assert "Traceback" not in damaged.stderr
+        fresh_url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        fresh = write_config(tmp_path / "fresh.toml", fresh_url)
+        damaged = _cli(fresh, "restore", str(truncated))
+        assert damaged.exit_code == 1 and "truncated.bak" in damaged.stderr
+        assert len(damaged.stderr.strip().splitlines()) == 1
 
         not_a_backup = tmp_path / "notes.txt"
         not_a_backup.write_text("hello")
-        wrong = run_cli("restore", str(not_a_backup), "--config", str(fresh), check=False)
-        assert wrong.returncode != 0 and "notes.txt" in wrong.stderr
+        wrong = _cli(fresh, "restore", str(not_a_backup))
+        assert wrong.exit_code == 1 and "notes.txt" in wrong.stderr
+
+        # The refusals wrote nothing: the fresh database still takes the good backup.
+        assert _cli(fresh, "restore", str(backup_file)).exit_code == 0
+        with Store(fresh_url) as store:
+            assert len(store.list_collections("exchange")) == len(COLLECTIONS)
+            assert len(store.list_partners()) == len(PARTNERS)
+            assert store.check_integrity().ok
 
 
 def test_a_sqlite_backup_is_not_restored_into_postgres_by_mistake(tmp_path):
     source = f"sqlite:///{tmp_path / 'source.sqlite3'}"
+    seed(source, "exchange", COLLECTIONS, PARTNERS)
     config = write_config(tmp_path / "server.toml", source)
-    run_cli("init", "--config", str(config))
     backup_file = tmp_path / "exchange.bak"
-    run_cli("backup", str(backup_file), "--config", str(config))
+    assert _cli(config, "backup", str(backup_file)).exit_code == 0
     assert detect_format(backup_file) == "sqlite"
     wrong = write_config(tmp_path / "pg.toml", "postgresql+psycopg://nobody@127.0.0.1:1/none")
-    result = run_cli("restore", str(backup_file), "--config", str(wrong), check=False)
-    assert result.returncode != 0
+    result = _cli(wrong, "restore", str(backup_file))
+    assert result.exit_code == 1
     assert "--format logical" in result.stderr and len(result.stderr.strip().splitlines()) == 1
