@@ -5,6 +5,7 @@ collection's existence does not leak), a grant without the needed right -> 403,
 otherwise success. DELETE needs both read and write (TAXII 2.1 section 5.7)
 and only ever removes the partner's own versions. Status resources are visible
 to their submitter only. Provenance and TLP caps are enforced per object.
+Everything runs once on SQLite and once on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from server.store import Store
 from server.store.types import CollectionInfo, IncomingObject, Tlp
+from tests.server.conftest import BACKENDS
 from tests.server.harness import PartnerSpec, assert_taxii_error, indicator, new_id, served
 
 C1, C2, HIDDEN, OPEN, CLEAR_ONLY = (str(uuid.uuid4()) for _ in range(5))
@@ -43,9 +45,10 @@ def _incoming(obj: dict) -> IncomingObject:
     )
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("authz")
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request, tmp_path_factory):
+    """One server per backend: grants are enforced in SQL, so each backend must prove it."""
+    directory = tmp_path_factory.mktemp(f"authz-{request.param}")
     collections = [
         CollectionInfo(C1, "exchange", "One"),
         CollectionInfo(C2, "exchange", "Two"),
@@ -54,7 +57,7 @@ def world(tmp_path_factory):
         CollectionInfo(CLEAR_ONLY, "exchange", "Public", max_tlp=Tlp.CLEAR),
     ]
     partners = [PartnerSpec(p, IDENTITIES[p], GRANTS[p]) for p in GRANTS]
-    with served(directory, "sqlite", collections, partners) as running:
+    with served(directory, request.param, collections, partners) as running:
         store = Store(running.database_url)
         owned: dict[tuple[str, str], str] = {}
         statuses: dict[str, str] = {}
