@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, Integer, and_, cast, func, select
+from sqlalchemy.exc import DatabaseError
 
 from server.store.migrate import head_revision
 from server.store.schema import audit_log, collections, grants, objects, partners, statuses
@@ -81,15 +82,20 @@ def snapshot_transaction(engine: Engine) -> Iterator[Connection]:
 def check_integrity(engine: Engine) -> IntegrityReport:
     """Run every check in one snapshot; never raises for bad data, only reports it."""
     report = IntegrityReport()
-    with snapshot_transaction(engine) as connection:
-        _check_database(connection, report)
-        _check_schema_revision(connection, report)
-        if report.problems:
-            return report  # the store's own invariants mean nothing on a broken file
-        _check_references(connection, report)
-        _check_latest_flags(connection, report)
-        _check_date_added(connection, report)
-        _check_statuses(connection, report)
+    try:
+        with snapshot_transaction(engine) as connection:
+            _check_database(connection, report)
+            _check_schema_revision(connection, report)
+            if report.problems:
+                return report  # the store's own invariants mean nothing on a broken file
+            _check_references(connection, report)
+            _check_latest_flags(connection, report)
+            _check_date_added(connection, report)
+            _check_statuses(connection, report)
+    except DatabaseError as error:
+        # A damaged file can fail any read (SQLite: "database disk image is malformed").
+        reason = str(error.orig or error).strip().splitlines()[0]
+        report._add("database error", [reason])
     return report
 
 

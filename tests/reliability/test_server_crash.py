@@ -23,24 +23,30 @@ from __future__ import annotations
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from contextlib import closing
 from pathlib import Path
 
 import orjson
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
 from taxii2client.v21 import Collection, Status, as_pages
 
+from exchange.commands.server import server as server_group
 from server.store import Store
-from server.store.types import CollectionInfo
+from server.store.types import CollectionInfo, IncomingObject
 from tests.server.conftest import BACKENDS
 from tests.server.harness import (
     REPO,
     PartnerSpec,
     ServerProcess,
     database,
+    indicator,
     run_cli,
     seed,
     write_config,
@@ -278,3 +284,124 @@ def _verify(
     assert outcomes.get("refused", 0) == 0, figures
     if KILLS >= 5:
         assert outcomes["error"] >= 1, figures
+
+
+# -- the integrity check itself: each invariant, broken on purpose, is reported ------------
+
+CORRUPTIONS = [
+    # (what is broken, SQL that breaks it, the problem kind the check must report)
+    (
+        "two latest versions",
+        "UPDATE objects SET is_latest = TRUE WHERE stix_id = :versioned",
+        "latest flag count",
+    ),
+    (
+        "latest flag on the older version",
+        "UPDATE objects SET is_latest = (version <> :newest) WHERE stix_id = :versioned",
+        "latest flag on an older version",
+    ),
+    (
+        "date_added repeated",
+        "UPDATE objects SET date_added_us = (SELECT MIN(date_added_us) FROM objects)"
+        " WHERE seq = (SELECT MAX(seq) FROM objects)",
+        "date_added order",
+    ),
+    (
+        "collection high-water mark behind",
+        "UPDATE collections SET last_date_added_us = 0",
+        "collection last_date_added_us behind its rows",
+    ),
+    (
+        "acknowledged object missing",
+        "DELETE FROM objects WHERE stix_id = :single",
+        "status success not stored",
+    ),
+    (
+        "status counts",
+        "UPDATE statuses SET success_count = success_count + 1",
+        "status counts",
+    ),
+    (
+        "publish not audited",
+        "DELETE FROM audit_log WHERE action = 'objects.publish'",
+        "status without its objects.publish audit entry",
+    ),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_integrity_check_reports_each_broken_invariant(tmp_path, backend):
+    identity = PUBLISHERS["lab-a"]
+    with database(backend, tmp_path) as url:
+        seed(
+            url,
+            "exchange",
+            [CollectionInfo(COLLECTION, "exchange", "Checked")],
+            [PartnerSpec("lab-a", identity, {COLLECTION: (True, True)})],
+        )
+        first = [indicator(identity, name=f"n{n}") for n in range(4)]
+        second = {**first[0], "modified": "2026-06-01T00:00:00.000Z"}
+        with Store(url) as store:
+            for batch in (first, [second]):
+                incoming = [
+                    IncomingObject(
+                        o["id"], o["type"], o["modified"], "2.1", orjson.dumps(o).decode()
+                    )
+                    for o in batch
+                ]
+                store.add_objects("exchange", COLLECTION, "lab-a", incoming, [], 0)
+            healthy = store.check_integrity()
+            assert healthy.ok, healthy.problems
+            assert healthy.checked["versions"] == 5 and healthy.checked["status_successes"] == 5
+        config = write_config(tmp_path / "server.toml", url)
+        assert CliRunner().invoke(server_group, ["check", "--config", str(config)]).exit_code == 0
+
+        engine = create_engine(url)
+        parameters = {
+            "versioned": first[0]["id"],
+            "newest": second["modified"],
+            "single": first[3]["id"],
+        }
+        try:
+            for label, statement, kind in CORRUPTIONS:
+                with engine.begin() as connection:
+                    connection.execute(text(statement), parameters)
+                with Store(url) as store:
+                    report = store.check_integrity()
+                assert any(problem.startswith(kind) for problem in report.problems), (
+                    label,
+                    report.problems,
+                )
+                result = CliRunner().invoke(server_group, ["check", "--config", str(config)])
+                assert result.exit_code == 1 and kind in result.stderr, label
+        finally:
+            engine.dispose()
+
+
+def test_integrity_check_reports_a_damaged_sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'exchange.sqlite3'}"
+    seed(url, "exchange", [CollectionInfo(COLLECTION, "exchange", "Checked")], [])
+    with closing(sqlite3.connect(tmp_path / "exchange.sqlite3")) as connection:
+        connection.execute("PRAGMA foreign_keys = OFF")
+        connection.execute("INSERT INTO grants VALUES ('nobody', :c, 1, 1)", {"c": COLLECTION})
+        connection.commit()
+    with Store(url) as store:
+        problems = store.check_integrity().problems
+    assert any(problem.startswith("sqlite foreign_key_check") for problem in problems), problems
+
+    with closing(sqlite3.connect(tmp_path / "exchange.sqlite3")) as connection:
+        connection.execute("PRAGMA journal_mode = DELETE")  # everything in the main file
+        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+        index_page = connection.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'ix_objects_added'"
+        ).fetchone()[0]
+    with open(tmp_path / "exchange.sqlite3", "r+b") as file:
+        file.seek((index_page - 1) * page_size)
+        file.write(b"\x0d" + b"\xff" * 64)  # scribble over an index page's header
+    with Store(url) as store:
+        problems = store.check_integrity().problems
+    damaged = ("sqlite integrity_check", "database error")
+    assert any(problem.startswith(damaged) for problem in problems), problems
+    config = write_config(tmp_path / "server.toml", url)
+    result = CliRunner().invoke(server_group, ["check", "--config", str(config)])
+    assert result.exit_code == 1 and "PROBLEMS FOUND" in result.stderr
