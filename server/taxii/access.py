@@ -28,9 +28,18 @@ def _visible(grant: Grant | None) -> bool:
     return grant is not None and (grant.can_read or grant.can_write)
 
 
+def is_storable_name(value: str) -> bool:
+    """False for a name no API root or collection can have: one with a NUL character.
+
+    PostgreSQL text cannot hold NUL, so looking such a name up would fail in the
+    driver; it is simply not found (404), as on SQLite.
+    """
+    return "\x00" not in value
+
+
 def visible_api_root(name: str) -> ApiRootInfo:
     ctx = server_context()
-    root = ctx.store.get_api_root(name)
+    root = ctx.store.get_api_root(name) if is_storable_name(name) else None
     if root is None or not any(
         _visible(g) for g in ctx.store.grants_for(current_partner().id, name).values()
     ):
@@ -55,7 +64,7 @@ def visible_api_root_names() -> list[str]:
 def _find_collection(api_root: str, collection_id: str) -> CollectionInfo | None:
     """By id, else by alias (TAXII 2.1 section 5.2.1 lets an alias stand in for the id)."""
     store = server_context().store
-    if len(collection_id) > 200:
+    if len(collection_id) > 200 or not is_storable_name(collection_id + api_root):
         return None
     found = store.get_collection(api_root, collection_id)
     if found is not None:

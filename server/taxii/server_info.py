@@ -16,7 +16,7 @@ from flask import Blueprint, Response
 
 from server.store.timestamps import format_timestamp_us
 from server.store.types import StatusDetail, StatusRecord
-from server.taxii.access import visible_api_root, visible_api_root_names
+from server.taxii.access import is_storable_name, visible_api_root, visible_api_root_names
 from server.taxii.context import current_partner, server_context
 from server.taxii.errors import TaxiiError
 from server.taxii.responses import taxii_json
@@ -108,7 +108,7 @@ def _is_identifier(value: str) -> bool:
 def status(api_root: str, status_id: str) -> Response:
     ctx = server_context()
     found = None
-    if _is_identifier(status_id):
+    if _is_identifier(status_id) and is_storable_name(api_root):
         found = ctx.store.get_status(api_root, status_id, current_partner().id)
     if found is None:
         raise TaxiiError(

@@ -2,7 +2,9 @@
 
 Each names one attack from the brief (or one failure the fuzz once found, marked
 "regression"), so that it is tried on every run whatever the random budget
-reaches. ``@fuzzer`` in an Authorization header stands for the fuzzing
+reaches. Cases named "regression: ..." once made the server fail (a 500 on
+PostgreSQL, where text cannot hold NUL) before the fix that came with them.
+``@fuzzer`` in an Authorization header stands for the fuzzing
 partner's valid credentials (only known once the server runs).
 """
 
@@ -25,6 +27,7 @@ from tests.reliability.fuzz_target import (
 from tests.server.harness import TAXII, indicator
 
 CREDENTIALS_PLACEHOLDER = b"@fuzzer"
+UNKNOWN_STATUS = b"5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 OK = ((b"Authorization", CREDENTIALS_PLACEHOLDER), (b"Accept", TAXII.encode()))
 POSTING = (*OK, (b"Content-Type", TAXII.encode()))
 OBJECTS = f"/exchange/collections/{PLAYGROUND}/objects/".encode()
@@ -79,7 +82,7 @@ EXPLICIT: list[RawRequest] = [
     get("nul in header", b"/taxii2/", 400, (*OK, (b"X-Nul", b"a\x00b"))),
     get("accept q=nan", b"/taxii2/", None, ((OK[0]), (b"Accept", b"application/taxii+json;q=nan"))),
     get(
-        "credentials with nul",
+        "regression: credentials with nul",
         b"/taxii2/",
         401,
         ((b"Authorization", _basic(b"lab\x00fuzz:k\x00")),),
@@ -101,8 +104,14 @@ EXPLICIT: list[RawRequest] = [
     get("nul in added_after", OBJECTS + b"?added_after=2026-01-01T00:00:00Z%00", 400),
     get("confusable digits in limit", OBJECTS + b"?limit=%EF%BC%91", 400),  # fullwidth 1
     get("arabic digits in added_after", OBJECTS + b"?added_after=%D9%A2026-01-01T00:00:00Z", 400),
-    get("nul in collection id", b"/exchange/collections/%00/", 404),
-    get("nul in api root", b"/exch%00ange/collections/", 404),
+    get("regression: nul in collection id", b"/exchange/collections/%00/", 404),
+    get("regression: nul in api root", b"/exch%00ange/collections/", 404),
+    get(
+        "regression: nul in a status's api root",
+        b"/exch%00ange/status/" + UNKNOWN_STATUS + b"/",
+        404,
+    ),
+    get("regression: nul in objects' collection", b"/exchange/collections/a%00/objects/", 404),
     get("nul in status id", b"/exchange/status/%00/", 404),
     get("nul in object id", OBJECTS + b"indicator--%00/", 404),
     get("like wildcard collection", b"/exchange/collections/%25/", 404),

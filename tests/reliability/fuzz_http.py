@@ -196,8 +196,16 @@ class Tally:
     statuses: Counter[int] = field(default_factory=Counter)
     operations: Counter[str] = field(default_factory=Counter)
 
-    def record(self, request: RawRequest, answer: Answer) -> None:
+    slowest: list[tuple[float, str]] = field(default_factory=list)
+    send_seconds: float = 0.0
+
+    def record(self, request: RawRequest, answer: Answer, seconds: float = 0.0) -> None:
         self.requests += 1
+        self.send_seconds += seconds
+        self.slowest.append(
+            (seconds, f"{request.method} {request.target[:80]!r} -> {answer.status}")
+        )
+        self.slowest = sorted(self.slowest, reverse=True)[:5]
         self.statuses[answer.status] += 1
         name = request.operation.operation_id if request.operation else request.label or "raw"
         self.operations[name] += 1
@@ -208,4 +216,6 @@ class Tally:
             "health_checks": self.health_checks,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "operations": dict(sorted(self.operations.items())),
+            "send_seconds": round(self.send_seconds, 1),
+            "slowest": [[round(sec, 3), what] for sec, what in self.slowest],
         }

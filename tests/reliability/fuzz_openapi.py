@@ -46,7 +46,7 @@ def resolve(node: Any, root: dict[str, Any] | None = None) -> Any:
     return node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: strategies are cached per parameter
 class Parameter:
     name: str
     location: str  # "path", "query" or "header"
@@ -62,7 +62,7 @@ class Parameter:
         return self.schema.get("pattern")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # hashed by identity, like Parameter
 class Operation:
     path: str  # the template, e.g. "/{api_root}/collections/"
     method: str  # upper case
@@ -73,6 +73,9 @@ class Operation:
 
     def __repr__(self) -> str:  # hypothesis prints failing requests; keep them readable
         return f"<{self.method} {self.path} ({self.operation_id})>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # hypothesis's printer
+        printer.text(repr(self))
 
     def params(self, location: str) -> tuple[Parameter, ...]:
         return tuple(p for p in self.parameters if p.location == location)

@@ -86,8 +86,9 @@ class Target:
 
     def check(self, request: RawRequest) -> Answer:
         request = with_credentials(request, basic(FUZZER, self.live.fuzzer_key).encode())
+        started = time.monotonic()
         answer = send(self.running.server.port, request)
-        self.tally.record(request, answer)
+        self.tally.record(request, answer, time.monotonic() - started)
         found = problems(request, answer)
         assert not found, _describe(request, answer, found)
         if self.tally.requests % HEALTH_EVERY == 0:
