@@ -329,3 +329,36 @@ def test_request_rate_is_limited_per_partner_with_overrides(tmp_path):
             assert get(session, url_, "pa", keys["pa"]).status_code == 200
         finally:
             server.kill()  # stop() waits ~12 s for gunicorn; nothing here needs a clean exit
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("trusted_proxies = ['nope']\n", {}, "server.toml: trusted_proxies: "),
+        ("", {"DX_TRUSTED_PROXIES": "10.0.0.1,bad"}, "trusted_proxies: "),
+        ("tls_certfile = '/x.pem'\n", {}, "tls_certfile and tls_keyfile must be set together"),
+        ("request_burst = 0\n", {}, "server.toml: request_burst: "),
+        ("login_failures_per_address = -1\n", {}, "server.toml: login_failures_per_address: "),
+        ("[partner_request_rates]\nlab = { per_second = 1 }\n", {}, "partner_request_rates"),
+    ],
+)
+def test_access_settings_are_checked_with_one_line_errors(tmp_path, text, env, message):
+    from server.config import ConfigError, load_config
+
+    path = tmp_path / "server.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, environ=env)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_trusted_proxies_come_from_the_environment_as_a_list(tmp_path):
+    from server.config import load_config
+
+    path = tmp_path / "server.toml"
+    path.write_text("", encoding="utf-8")
+    config = load_config(path, environ={"DX_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16"})
+    assert config.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
