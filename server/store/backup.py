@@ -15,8 +15,9 @@ Three formats, picked by ``backup(..., fmt="auto")`` and recognised by
   It works on both databases and between them (SQLite to PostgreSQL and back),
   so it is the fallback when ``pg_dump`` is missing and the way to move.
 
-Every backup is written to a temporary file, flushed to disk and renamed, so
-a crash never leaves a partial file under the final name. A restore goes into
+Every backup is written to a temporary file (mode 0600: it holds every
+object and the partners' key hashes), flushed to disk and renamed, so a
+crash never leaves a partial file under the final name. A restore goes into
 an empty database only (no tables): merging a backup into live data would
 break date_added order. Afterwards the schema is brought to the code's
 migration, and the caller should run the integrity check.
@@ -86,6 +87,8 @@ def backup(url: str, destination: Path, *, fmt: str = "auto") -> BackupSummary:
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(f".{destination.name}.partial")
     summary = BackupSummary(destination, fmt)
+    # A backup holds every object (TLP:RED ones too) and the partners' key hashes: owner-only.
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     try:
         if fmt == "sqlite":
             _sqlite_backup(_sqlite_path(url), partial)
@@ -212,7 +215,6 @@ def _fsync(path: Path) -> None:
 def _sqlite_backup(database: Path, destination: Path) -> None:
     if not database.exists():
         raise BackupError(f"{database}: no such SQLite database")
-    destination.unlink(missing_ok=True)
     source = sqlite3.connect(database, timeout=30)
     target = sqlite3.connect(destination)
     try:

@@ -238,6 +238,7 @@ def test_backup_under_load_restores_everything(
             stop.touch()
             assert publisher.wait(timeout=60) == 0
         assert detect_format(backup_file) == expected_format
+        assert backup_file.stat().st_mode & 0o777 == 0o600  # key hashes and TLP:RED inside
 
         with database(target_backend, target_dir) as target_url:
             target_config = write_config(target_dir / "server.toml", target_url)
