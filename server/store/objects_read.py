@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, or_, select, true
 
 from server.store.schema import objects
+from server.store.sql_helpers import AnyOf
 from server.store.types import ObjectQuery, Page, Position, StoredVersion
 
 VERSION_ALL = "all"
@@ -138,7 +139,7 @@ def page_select(
         conditions.append(version_conditions((VERSION_ALL,), query.spec_versions))
     else:
         if query.ids:
-            conditions.append(objects.c.stix_id.in_(sorted(set(query.ids))))
+            conditions.append(AnyOf(objects.c.stix_id, sorted(set(query.ids))))
         conditions.append(version_conditions(query.versions, query.spec_versions))
     if query.types:
         conditions.append(objects.c.obj_type.in_(sorted(set(query.types))))

@@ -20,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.exc import DBAPIError
 
 from server.store.errors import NotFoundError
 from server.store.objects_read import version_conditions
 from server.store.schema import collections, objects
-from server.store.sql_helpers import chunked
+from server.store.sql_helpers import AnyOf, chunked
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def _stored_state(
                 objects.c.version_key,
                 objects.c.spec_version,
                 objects.c.is_latest,
-            ).where(objects.c.collection_id == collection_id, objects.c.stix_id.in_(chunk))
+            ).where(objects.c.collection_id == collection_id, AnyOf(objects.c.stix_id, chunk))
         )
         for row in rows:
             stored.add((row.stix_id, row.version_key))
@@ -145,7 +146,7 @@ def insert_versions(
 
     next_date = max(now_us, last_date_added_us + 1)
     newest = last_date_added_us
-    rows = []
+    rows: list[tuple] = []  # in INSERT_COLUMNS order
     for version, is_latest in zip(outcome.added, latest_flags, strict=True):
         if version.date_added_us is None:
             date_added = next_date
@@ -154,23 +155,24 @@ def insert_versions(
             date_added = version.date_added_us
         newest = max(newest, date_added)
         rows.append(
-            {
-                "collection_id": collection_id,
-                "stix_id": version.stix_id,
-                "obj_type": version.obj_type,
-                "version": version.version,
-                "version_key": version.version_key,
-                "spec_version": version.spec_version,
-                "date_added_us": date_added,
-                "is_latest": is_latest,
-                "publisher": publisher,
-                "body": version.body,
-            }
+            (
+                collection_id,
+                version.stix_id,
+                version.obj_type,
+                version.version,
+                version.version_key,
+                version.spec_version,
+                date_added,
+                is_latest,
+                publisher,
+                version.body,
+            )
         )
 
     for chunk in chunked(demoted_seqs):
-        connection.execute(update(objects).where(objects.c.seq.in_(chunk)).values(is_latest=False))
-    connection.execute(insert(objects), rows)
+        demote = update(objects).where(AnyOf(objects.c.seq, chunk)).values(is_latest=False)
+        connection.execute(demote)
+    _insert_rows(connection, rows)
     if newest != last_date_added_us:
         connection.execute(
             update(collections)
@@ -178,6 +180,51 @@ def insert_versions(
             .values(last_date_added_us=newest)
         )
     return outcome
+
+
+# The columns an insert writes, in the order of the row tuples (seq is the database's).
+INSERT_COLUMNS = (
+    "collection_id",
+    "stix_id",
+    "obj_type",
+    "version",
+    "version_key",
+    "spec_version",
+    "date_added_us",
+    "is_latest",
+    "publisher",
+    "body",
+)
+# On PostgreSQL the batch is streamed with COPY, inside the same transaction:
+# psycopg's executemany sends one INSERT per row (pipelined), about 0.2 ms a
+# row, and one INSERT ... SELECT FROM unnest(arrays) spends as long converting
+# the arrays in Python; COPY's row encoding is done in C.
+_COPY_STATEMENT = f"COPY objects ({', '.join(INSERT_COLUMNS)}) FROM STDIN"
+# On SQLite, plain tuples go to the driver's executemany: SQLAlchemy's per-row
+# parameter processing cost as much as SQLite's own work.
+_SQLITE_INSERT = (
+    f"INSERT INTO objects ({', '.join(INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in INSERT_COLUMNS)})"
+)
+
+
+def _insert_rows(connection: Connection, rows: list[tuple]) -> None:
+    """Insert the batch's rows (tuples in INSERT_COLUMNS order) in the open transaction."""
+    if connection.dialect.name != "postgresql":
+        connection.exec_driver_sql(_SQLITE_INSERT, rows)
+        return
+    driver_connection = connection.connection.driver_connection
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        with driver_connection.cursor() as cursor, cursor.copy(_COPY_STATEMENT) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dbapi.Error as error:
+        # The same exception classes as for statements run through SQLAlchemy
+        # (IntegrityError, OperationalError, ...), which the callers handle.
+        raise DBAPIError.instance(
+            _COPY_STATEMENT, None, error, dbapi.Error, dialect=connection.dialect
+        ) from error
 
 
 def recompute_latest(connection: Connection, collection_id: str, stix_id: str) -> None:

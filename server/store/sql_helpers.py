@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import ARRAY, ColumnElement, Connection, String, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import Boolean
 
 T = TypeVar("T")
 
@@ -19,6 +23,47 @@ def chunked(items: Sequence[T], size: int = IN_LIST_CHUNK) -> Iterator[Sequence[
     """Consecutive slices of at most ``size`` items, for IN lists and batched statements."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class AnyOf(ColumnElement[bool]):
+    """``column IN (values)``, written as ``column = ANY(:array)`` on PostgreSQL.
+
+    Why: PostgreSQL plans an IN list of hundreds of bound parameters from
+    per-value estimates, and on a freshly filled, not yet analysed table it
+    then picks a sequential scan (about 40x slower for 500 ids in 20,000
+    rows). One array parameter is estimated as a whole and keeps the index
+    scan; it also makes the statement text the same for any number of values.
+    SQLite has no arrays and plans its IN lists well, so it keeps them.
+
+    Both forms are built up front and the compiler renders the one of its
+    dialect; their bound values are ordinary parameters, so statements using
+    this element stay in SQLAlchemy's compiled-statement cache.
+    """
+
+    type = Boolean()
+    _is_implicitly_boolean = True  # a predicate: never rendered as "... = 1" on SQLite
+    inherit_cache = True
+    _traverse_internals = [
+        ("in_list", InternalTraversal.dp_clauseelement),
+        ("array_match", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], values: Sequence[Any]) -> None:
+        values = list(values)
+        self.in_list = column.in_(values)
+        # A plain VARCHAR[] for strings: the column's own collation governs the comparison.
+        item_type = String() if isinstance(column.type, String) else column.type
+        self.array_match = column == any_(bindparam(None, values, type_=ARRAY(item_type)))
+
+
+@compiles(AnyOf)
+def _compile_in_list(element: AnyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.in_list, **kw)
+
+
+@compiles(AnyOf, "postgresql")
+def _compile_any_array(element: AnyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.array_match, **kw)
 
 
 def upsert(

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.store import accounts, audit, catalog, medallion, rate_limits, statuses
+from server.store.analyze_schedule import AnalyzeSchedule
 from server.store.engine import make_engine, read_transaction, write_transaction
 from server.store.integrity import IntegrityReport, check_integrity
 from server.store.migrate import current_revision, head_revision, upgrade_to_head
@@ -69,6 +70,7 @@ class Store:
         self._clock = clock
         self._engine = make_engine(url)
         self._next_purge_us = 0
+        self._analyze_schedule = AnalyzeSchedule()
         self._next_login_purge_us = 0
 
     @classmethod
@@ -116,6 +118,15 @@ class Store:
         """
         with write_transaction(self._engine) as connection:
             connection.exec_driver_sql("ANALYZE")
+
+    def _analyze_after_growth(self) -> None:
+        # The POST already committed; a failed ANALYZE only leaves older statistics.
+        try:
+            self.analyze()
+        except SQLAlchemyError:
+            log.warning(
+                "ANALYZE after growth failed; the planner keeps older statistics", exc_info=True
+            )
 
     # -- API roots, collections, discovery --------------------------------------
 
@@ -358,6 +369,8 @@ class Store:
                 },
             )
         self._purge_statuses_now_and_then(now)
+        if self._analyze_schedule.record_inserted(len(outcome.added)):
+            self._analyze_after_growth()
         return record
 
     def query_objects(self, collection_id: str, query: ObjectQuery, with_body: bool = True) -> Page:
