@@ -215,6 +215,7 @@ def _store_view(url: str) -> dict:
         }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("source_backend", "fmt", "target_backend", "expected_format"), CASES)
 def test_backup_under_load_restores_everything(
     tmp_path, source_backend, fmt, target_backend, expected_format

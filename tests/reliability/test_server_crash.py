@@ -131,6 +131,7 @@ def _kill_and_restart(
     return kills
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigkilled_server_loses_nothing_acknowledged_and_tears_no_post(tmp_path, backend):
     with database(backend, tmp_path) as url:
