@@ -12,6 +12,7 @@ from __future__ import annotations
 import tomllib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,7 +21,7 @@ from exchange.commands.terminal import fail, note, progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
 from exchange.readers import FORMAT_NAMES, MODEL_BY_KIND, LocatedRecord, read_detections
 from exchange.readers.shared_networks import find_shared_overlaps, load_shared_networks
-from exchange.validate import validate_bundle
+from exchange.validate import FULL_VALIDATION_LIMIT, validate_bundle
 from mappings.convert import bundle_json, records_to_bundle
 from mappings.producer import Producer
 
@@ -106,8 +107,12 @@ def convert_files(
     allow_shared: bool = False,
     max_errors: int = DEFAULT_MAX_ERRORS,
     pretty: bool = False,
+    validation: str = "auto",
 ) -> tuple[bytes, Counter[str]]:
     """The canonical bundle bytes for ``files``, and how many records of each kind.
+
+    ``validation`` is the stix2-validator scope (``auto``, ``full``, ``sample``)
+    or ``off``; what a sample left unchecked is said on stderr.
 
     Exits (status 1, one line per error) on any input or validation problem;
     this is the command's whole pipeline minus the writing, so the sample
@@ -130,10 +135,27 @@ def convert_files(
         bundle = records_to_bundle(records, producer)
     except ValueError as exc:
         fail([f"convert: {exc}"])
-    report = validate_bundle(bundle)
+    _validate(bundle, validation, max_errors)
+    return bundle_json(bundle, pretty=pretty), Counter(record.kind for record in records)
+
+
+VALIDATION_CHOICES = ("auto", "full", "sample", "off")
+
+
+def _validate(bundle: dict[str, Any], validation: str, max_errors: int) -> None:
+    """Run stix2-validator in the chosen scope; fail on any error, say what was skipped."""
+    if validation == "off":
+        note("warning: --validate off: the bundle was not checked with stix2-validator")
+        return
+    report = validate_bundle(bundle, scope=validation)  # type: ignore[arg-type]
     if not report.ok:
         fail(f"bundle: STIX validation: {error}" for error in report.errors[:max_errors])
-    return bundle_json(bundle, pretty=pretty), Counter(record.kind for record in records)
+    if report.checked < report.total:
+        note(
+            f"stix2-validator checked a sample of {report.checked:,} of {report.total:,} "
+            f"objects (every shape of object; above {FULL_VALIDATION_LIMIT:,} objects "
+            "--validate auto samples): --validate full checks them all"
+        )
 
 
 _EXAMPLE = """
@@ -190,6 +212,16 @@ Examples:
     "--pretty", is_flag=True, help="Indent the JSON (still canonical: same input, same bytes)."
 )
 @click.option(
+    "--validate",
+    "validation",
+    type=click.Choice(VALIDATION_CHOICES),
+    default="auto",
+    show_default=True,
+    help=f"stix2-validator scope: every object (full), the first objects of each shape "
+    f"(sample), full up to {FULL_VALIDATION_LIMIT:,} objects and a sample above (auto), "
+    "or none (off).",
+)
+@click.option(
     "--max-errors",
     type=click.IntRange(min=1),
     default=DEFAULT_MAX_ERRORS,
@@ -207,6 +239,7 @@ def convert(
     shared_networks: Path | None,
     allow_shared: bool,
     pretty: bool,
+    validation: str,
     max_errors: int,
 ) -> None:
     """Convert detection records to one validated STIX 2.1 bundle.
@@ -216,7 +249,9 @@ def convert(
     standard input (with --format). Every record is validated first: any error
     prints one line FILE:LINE: FIELD: MESSAGE, exits 1 and writes nothing. The
     bundle is checked with stix2-validator (strict, with the project's
-    schemas) before it is written. Same input, byte-identical output.
+    schemas) before it is written: every object of a small bundle, a sample
+    of each shape of object in a large one (--validate). Same input,
+    byte-identical output.
     """
     producer = resolve_producer(producer_config, producer_key, producer_name)
     try:
@@ -230,6 +265,7 @@ def convert(
             allow_shared=allow_shared,
             max_errors=max_errors,
             pretty=pretty,
+            validation=validation,
         )
         write_atomically(output, data)
     except OutputError as exc:

@@ -1,0 +1,61 @@
+"""``dx convert --validate``: every object of a small bundle, a sample of each shape in
+a large one (said on stderr), or nothing (said too); the bytes never depend on it."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from exchange.cli import main
+from exchange.validate import FULL_VALIDATION_LIMIT
+from tests.exchange.helpers import ip_range, valid_batch, write_jsonl
+
+PRODUCER = ["--producer-key", "lab-test.example", "--producer-name", "Lab Test"]
+
+
+def _convert(records: Path, output: Path, *options: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main, ["convert", str(records), *PRODUCER, "-o", str(output), *options]
+    )
+    return result.exit_code, result.stderr
+
+
+def _many_ranges(count: int) -> list[dict]:
+    hosts = [
+        f"{net}/32"
+        for space in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+        for net in ipaddress.ip_network(space)
+    ]
+    return [ip_range(cidr=cidr) for cidr in hosts[:count]]
+
+
+def test_small_bundle_is_validated_whole_and_silently(tmp_path: Path) -> None:
+    records = write_jsonl(tmp_path / "d.jsonl", valid_batch())
+    code, stderr = _convert(records, tmp_path / "b.json")
+    assert code == 0, stderr
+    assert "sample" not in stderr and "warning" not in stderr
+
+
+def test_large_bundle_is_sampled_by_default_and_says_so(tmp_path: Path) -> None:
+    records = write_jsonl(tmp_path / "d.jsonl", _many_ranges(760))
+    sampled, unchecked = tmp_path / "sampled.json", tmp_path / "unchecked.json"
+    code, stderr = _convert(records, sampled)
+    assert code == 0, stderr
+    objects = len(json.loads(sampled.read_bytes())["objects"])
+    assert objects > FULL_VALIDATION_LIMIT
+    assert "checked a sample of " in stderr and f" of {objects:,} objects" in stderr
+    assert "--validate full" in stderr
+    code, stderr = _convert(records, unchecked, "--validate", "off")
+    assert code == 0
+    assert stderr.startswith("warning: --validate off")
+    assert sampled.read_bytes() == unchecked.read_bytes()
+
+
+def test_validate_takes_only_the_documented_scopes(tmp_path: Path) -> None:
+    records = write_jsonl(tmp_path / "d.jsonl", valid_batch())
+    code, stderr = _convert(records, tmp_path / "b.json", "--validate", "most")
+    assert code == 2 and "'most' is not one of 'auto', 'full', 'sample', 'off'" in stderr
+    assert not (tmp_path / "b.json").exists()
