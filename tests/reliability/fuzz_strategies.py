@@ -35,6 +35,8 @@ from tests.reliability.fuzz_target import (
     OWNER,
     OWNER_IDENTITY,
     OWNER_OBJECT_IDS,
+    OWNER_OBJECTS,
+    PLAYGROUND,
     PLAYGROUND_ALIAS,
     Live,
 )
@@ -87,6 +89,7 @@ INJECTIONS = [
     "\t\r\n",
 ]
 
+PLAYGROUND_OWNER_IDS = sorted({o["id"] for o in OWNER_OBJECTS[PLAYGROUND]})
 UNKNOWN_OBJECT_ID = f"indicator--{uuid.UUID(int=404, version=4)}"
 UNKNOWN_STATUS_ID = str(uuid.UUID(int=4040, version=4))
 CONFUSABLE_ALPHABET = (
@@ -176,10 +179,17 @@ class Known:
     def path_values(self, name: str) -> list[str]:
         if name == "api_root":
             return [API_ROOT]
+        # The playground and its owner's objects are listed twice: the fuzzer may
+        # write and delete there, so that is where a broken ownership check would show.
         if name == "collection_id":
-            return [c.id for c in COLLECTIONS] + [PLAYGROUND_ALIAS]
+            return [c.id for c in COLLECTIONS] + [PLAYGROUND, PLAYGROUND_ALIAS]
         if name == "object_id":
-            return [*OWNER_OBJECT_IDS, self.live.fuzzer_object_id, UNKNOWN_OBJECT_ID]
+            return [
+                *OWNER_OBJECT_IDS,
+                *PLAYGROUND_OWNER_IDS,
+                self.live.fuzzer_object_id,
+                UNKNOWN_OBJECT_ID,
+            ]
         if name == "status_id":
             return [self.live.owner_status_id, self.live.fuzzer_status_id, UNKNOWN_STATUS_ID]
         return []

@@ -191,11 +191,18 @@ def _fuzz(target: Target, budget: int, tmp_root: Path) -> None:
     assert target.tally.requests >= budget
 
 
+def _time_limit(budget: int) -> pytest.MarkDecorator:
+    """Room for long runs (DX_FUZZ_BUDGET=5000...) past the suite's 300 s per test."""
+    return pytest.mark.timeout(max(300, budget))
+
+
+@_time_limit(SQLITE_BUDGET)
 def test_fuzz_every_endpoint_sqlite(sqlite_target, tmp_path_factory):
     _fuzz(sqlite_target, SQLITE_BUDGET, tmp_path_factory.getbasetemp())
 
 
 @pytest.mark.postgres
+@_time_limit(PG_BUDGET)
 def test_fuzz_every_endpoint_postgres(postgres_target, tmp_path_factory):
     _fuzz(postgres_target, PG_BUDGET, tmp_path_factory.getbasetemp())
 
