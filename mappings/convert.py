@@ -18,7 +18,8 @@ import gc
 import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from operator import itemgetter
+from itertools import islice
+from operator import itemgetter, lt
 from typing import Any
 
 import orjson
@@ -153,14 +154,15 @@ def bundle_json(bundle: dict[str, Any], *, pretty: bool = False) -> bytes:
 
 def _in_id_order(objects: list[Any]) -> bool:
     """Whether ids strictly increase (as ``records_to_bundle`` emits them): then the
-    canonical order holds already and a large bundle need not be sorted again."""
-    previous = ""
-    for obj in objects:
-        current = obj.get("id") if isinstance(obj, dict) else None
-        if not isinstance(current, str) or current <= previous:
-            return False
-        previous = current
-    return True
+    canonical order holds already and a large bundle need not be sorted again.
+
+    Written with ``map`` so the walk over ~900,000 objects runs in C; anything
+    that is not a dict with a string id makes it answer False (then sort)."""
+    try:
+        ids = list(map(itemgetter("id"), objects))
+        return all(map(lt, ids, islice(ids, 1, None))) and (not ids or isinstance(ids[0], str))
+    except (TypeError, KeyError, IndexError):
+        return False
 
 
 def _object_order(obj: Any) -> tuple[str, str]:

@@ -35,6 +35,9 @@ _ASN: Final = re.compile(r"^\[autonomous-system:number = ([0-9]+)\]$")
 _KEY_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _SIGNATURE: Final = re.compile(r"^[A-Za-z0-9+/=_-]{8,4096}$")
 _PARAMETER_NAME: Final = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_CANONICAL_JSON: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+"""``json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=True)`` without
+building a new encoder per call (one signature pattern per near-duplicate fingerprint)."""
 _SIGNATURE_MEMBERS: Final = frozenset({"algorithm", "key_id", "signature", "match", "parameters"})
 SIGNATURE_METRICS: Final = ("jaccard", "hamming")
 
@@ -105,7 +108,7 @@ def signature_pattern(
     if parameters:
         body["parameters"] = dict(parameters)
     # The inputs come from validated records; tests check parse(format(x)) == x.
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _CANONICAL_JSON.encode(body)
 
 
 def parse_signature_pattern(pattern: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from mappings import patterns
-from mappings.ids import observable_id, record_object_id
+from mappings.ids import PROJECT_NAMESPACE, observable_id, record_object_id, uuid5_text
 from mappings.names import (
     ACCOUNT_CLUSTER_TYPE,
     EXT_ACCOUNT_CLUSTER,
@@ -80,16 +80,26 @@ def range_valid_until(record: IpRange) -> tuple[str, bool]:
 
 @dataclass(frozen=True)
 class _Owner:
-    """The record an object belongs to, with its key and STIX times computed once."""
+    """The record an object belongs to, with its key, STIX times and id name prefix
+    (producer key, kind, record key: see ``record_object_id``) computed once."""
 
     record: AccountCluster | PromptFingerprint | IpRange
     key: str
     created: str
     modified: str
+    id_name: str
 
     @classmethod
-    def of(cls, record: AccountCluster | PromptFingerprint | IpRange, key: str) -> _Owner:
-        return cls(record, key, stix_timestamp(record.first_seen), stix_timestamp(record.updated))
+    def of(
+        cls, record: AccountCluster | PromptFingerprint | IpRange, key: str, producer: Producer
+    ) -> _Owner:
+        return cls(
+            record,
+            key,
+            stix_timestamp(record.first_seen),
+            stix_timestamp(record.updated),
+            f"\n{producer.key}\n{record.kind}\n{key}\n",
+        )
 
 
 class RecordWriter:
@@ -121,10 +131,10 @@ class RecordWriter:
     def _relationship(
         self, owner: _Owner, role: str, relationship_type: str, source: str, target: str
     ) -> dict[str, Any]:
-        """A relationship the record owns; its id is fixed by the record and ``role``."""
-        object_id = record_object_id(
-            "relationship", self._producer.key, owner.record.kind, owner.key, role
-        )
+        """A relationship the record owns; its id is fixed by the record and ``role``
+        (``record_object_id`` written out: this is the most frequent object)."""
+        name = "relationship" + owner.id_name + role
+        object_id = "relationship--" + uuid5_text(PROJECT_NAMESPACE, name)
         obj = self._owned("relationship", object_id, owner)
         obj["relationship_type"] = relationship_type
         obj["source_ref"] = source
@@ -135,7 +145,7 @@ class RecordWriter:
 
     def cluster(self, record: AccountCluster) -> list[dict[str, Any]]:
         key = record.cluster_id
-        owner = _Owner.of(record, key)
+        owner = _Owner.of(record, key, self._producer)
         sdo_id = cluster_object_id(self._producer, key)
         sdo = self._owned(ACCOUNT_CLUSTER_TYPE, sdo_id, owner)
         sdo["name"] = f"Account cluster {key}"
@@ -208,7 +218,7 @@ class RecordWriter:
 
     def fingerprint(self, record: PromptFingerprint) -> list[dict[str, Any]]:
         key = record.fingerprint_id
-        owner = _Owner.of(record, key)
+        owner = _Owner.of(record, key, self._producer)
         campaign = self._shared.note_campaign(record)
         common: dict[str, Any] = {
             "extension_type": "property-extension",
@@ -300,7 +310,7 @@ class RecordWriter:
 
     def ip_range(self, record: IpRange) -> list[dict[str, Any]]:
         cidr = record.cidr
-        owner = _Owner.of(record, cidr)
+        owner = _Owner.of(record, cidr, self._producer)
         valid_until, is_default = range_valid_until(record)
         provider = record.provider_type.replace("_", " ")
 

@@ -104,6 +104,7 @@ class SharedObjects:
         self._by_campaign_kind: dict[tuple[str | None, str], Contributions] = {}
         self._infrastructure: dict[str | None, Contributions] = {}
         self._observables: dict[str, _Observable] = {}
+        self._campaign_ids: dict[str | None, str] = {}
 
     def note_campaign(self, record: Record) -> str:
         """Record that ``record`` belongs to its campaign; returns the campaign id."""
@@ -112,7 +113,10 @@ class SharedObjects:
         if contributions is None:
             contributions = self._by_campaign_kind[(key, record.kind)] = Contributions()
         contributions.add(record)
-        return campaign_id(self._producer, key)
+        found = self._campaign_ids.get(key)
+        if found is None:  # one id per campaign key, asked for by every record
+            found = self._campaign_ids[key] = campaign_id(self._producer, key)
+        return found
 
     def note_infrastructure(self, record: IpRange) -> str:
         """Record that ``record``'s range is part of its campaign's infrastructure."""

@@ -9,12 +9,20 @@ keeps output short for the common case and loses nothing in the rare one.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 _EPOCH_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
+@lru_cache(maxsize=8192)
 def stix_timestamp(value: datetime) -> str:
-    """Format an aware datetime as a STIX timestamp (UTC, ``Z``, ms or us precision)."""
+    """Format an aware datetime as a STIX timestamp (UTC, ``Z``, ms or us precision).
+
+    Cached: a batch formats the same few times (first_seen, updated, last_seen of
+    records from one pipeline run) once per object, hundreds of thousands of
+    times. Equal datetimes in different zones are equal keys, and give the same
+    text: it is UTC.
+    """
     if value.tzinfo is not UTC:
         if value.tzinfo is None:
             raise ValueError("a STIX timestamp needs an aware datetime")

@@ -78,12 +78,18 @@ def decode_strict(text: str) -> Any:
         return DECODER.decode(text)
     if "\\u" in text:
         return DECODER.decode(text)
-    compact = orjson.dumps(value).decode()
-    if _space_after_a_quote(text):
-        same = len(_KEY_MARK.findall(text)) == len(_KEY_MARK.findall(compact))
-    else:  # every key mark is a plain '":', which str.count finds much faster
-        same = text.count('":') == compact.count('":')
+    same = same_key_marks(text, orjson.dumps(value).decode())
     return value if same else DECODER.decode(text)
+
+
+def same_key_marks(text: str, compact: str) -> bool:
+    """Whether ``text`` (JSON without ``\\u`` escapes) has as many ``"...":`` key marks
+    as ``compact``, orjson's re-serialisation of what it parsed from it: true exactly
+    when no object in ``text`` gave a field twice (see ``decode_strict``)."""
+    if _space_after_a_quote(text):
+        return len(_KEY_MARK.findall(text)) == len(_KEY_MARK.findall(compact))
+    # every key mark is a plain '":', which str.count finds much faster
+    return text.count('":') == compact.count('":')
 
 
 def describe_type(value: Any) -> str:

@@ -217,3 +217,26 @@ def test_strings_that_look_like_keys_still_parse(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "t.jsonl", [tricky])
     (record,) = read_records([path])
     assert record.as_name == 'NET "x": y'
+
+
+@pytest.mark.parametrize(
+    "twice",
+    [
+        ', "confidence": 10}',  # plain '":' marks
+        ' , "confidence" : 10}',  # whitespace before the colon: the regex count
+        ', "confidence": 10, "as_name": "caf\\u00e9"}',  # \u escape: the careful path
+    ],
+)
+def test_a_field_given_twice_deep_in_a_long_jsonl_file_is_found(twice: str, tmp_path: Path) -> None:
+    """The bulk check (one count over the whole file) misses no duplicate on any line."""
+    lines = [json.dumps(ip_range(cidr=f"198.51.100.{i}/32")) for i in range(250)]
+    lines[217] = lines[217][:-1] + twice
+    lines.insert(100, "   ")  # blank lines are skipped but counted
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert errors_of([path]) == [
+        f"{path}:219: confidence: field 'confidence' given twice in one object"
+    ]
+    lines[218] = lines[218].replace(twice, "}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(read_records([path])) == 250
