@@ -66,10 +66,10 @@ def test_path_parameters_match_the_route_variables():
         assert all(p.required for p in op.params("path")), op.operation_id
 
 
-def test_every_operation_documents_auth_errors_and_its_success():
+def test_every_operation_documents_auth_errors_limits_and_its_success():
     for op in operations():
         codes = set(op.responses)
-        assert {"401", "406"} <= codes, op.operation_id
+        assert {"401", "406", "429"} <= codes, op.operation_id
         assert codes & {"200", "202"}, op.operation_id
         for code in op.responses:
             if code.startswith(("4", "5")):
