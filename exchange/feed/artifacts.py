@@ -1,7 +1,11 @@
 """Enforcement artifacts: the files a lab's systems read, written from the current feed.
 
-Files (in the output directory, each replaced atomically, content in a fixed
-order so the same feed gives byte-identical files and diffs stay readable):
+Files (in the output directory, content in a fixed order so the same feed
+gives byte-identical files and diffs stay readable). They are published as one
+set (``atomic.write_file_set``): each name is a symlink through ``.dx-current``
+to a generation directory, and one rename switches every file at once, so a
+reader never sees a half-written file, nor (if it resolves ``.dx-current``
+once) a new blocklist beside an old watchlist:
 
 * ``blocklist.txt``: one CIDR per line, the ranges whose recommended action
   is in ``block_actions`` (default: ``block`` only; ``rate-limit``,
@@ -37,7 +41,7 @@ from pathlib import Path
 
 import orjson
 
-from exchange.feed.atomic import write_atomically
+from exchange.feed.atomic import write_file_set
 from exchange.feed.current import CurrentFeed, FingerprintEntry, RangeEntry, WatchEntry
 
 DEFAULT_BLOCK_ACTIONS = ("block",)
@@ -211,7 +215,7 @@ def write_artifacts(
     block_actions: Sequence[str] = DEFAULT_BLOCK_ACTIONS,
     min_confidence: int = 0,
 ) -> ArtifactSummary:
-    """Write every artifact into ``out_dir`` (each file atomically) and return the counts."""
+    """Publish every artifact in ``out_dir`` as one set and return the counts."""
     actions = sorted(set(block_actions))
     if min_confidence > 0:
         feed = _confident(feed, min_confidence)
@@ -224,8 +228,7 @@ def write_artifacts(
         WATCHLIST: render_watchlist(feed),
         FINGERPRINTS: render_fingerprints(feed),
     }
-    for name, content in contents.items():
-        write_atomically(out_dir / name, content)
+    write_file_set(out_dir, contents)
     return ArtifactSummary(
         blocked_ranges=len(networks),
         ranges=len(feed.ranges),

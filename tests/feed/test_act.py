@@ -9,6 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +24,9 @@ from click.testing import CliRunner
 from taxii2client.v21 import Collection
 
 from exchange.commands.act import act as act_command
-from exchange.feed.store import FeedStore
+from exchange.feed.atomic import CURRENT_LINK, GENERATION_PREFIX, LOCK_NAME
+from exchange.feed.store import FeedStore, ReceivedVersion
+from exchange.feed.timestamps import object_version
 from exchange.lab_config import load_lab_config
 from mappings.convert import records_to_bundle
 from mappings.record_objects import (
@@ -29,8 +37,8 @@ from mappings.record_objects import (
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
 from mappings.vocab import to_stix_term
 from mappings.well_known import WELL_KNOWN_OBJECTS
-from tests.feed.harness import LAB_A, Exchange, run_dx
-from tests.feed.records_factory import NOW, cluster, fingerprint, ip_range
+from tests.feed.harness import LAB_A, REPO, Exchange, run_dx
+from tests.feed.records_factory import NOW, cluster, fingerprint, ip_range, stix_time
 
 
 def publish_records(exchange: Exchange, records: list, collection_id: str) -> None:
@@ -52,7 +60,8 @@ def act(lab: Path, *args: str) -> dict[str, bytes]:
     done = CliRunner().invoke(act_command, ["--config", str(lab), "--quiet", *args])
     assert done.exit_code == 0, done.output
     out = load_lab_config(lab).artifacts_dir
-    return {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+    published = sorted(path for path in out.iterdir() if not path.name.startswith("."))
+    return {path.name: path.read_bytes() for path in published}
 
 
 def body_lines(content: bytes) -> list[str]:
@@ -177,10 +186,14 @@ def test_poll_then_act_writes_every_artifact_from_the_current_feed(
     fingerprints = [orjson.loads(line) for line in files["fingerprints.jsonl"].splitlines()]
     assert fingerprints == expected_fingerprints(first_records)
 
-    # Same store, same instant: byte-identical files, and no temporary files left behind.
+    # Same store, same instant: byte-identical files, and nothing left behind but the
+    # current and previous generations, the link that selects one, and the lock file.
     at = ("--at", (NOW + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert act(lab, *at) == act(lab, *at)
-    assert not [p for p in load_lab_config(lab).artifacts_dir.iterdir() if p.name.startswith(".")]
+    out = load_lab_config(lab).artifacts_dir
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert (hidden[0], hidden[-1]) == (CURRENT_LINK, LOCK_NAME), hidden
+    assert len(hidden) == 4 and all(n.startswith(GENERATION_PREFIX) for n in hidden[1:3]), hidden
 
 
 def test_options_choose_actions_confidence_and_instant(
@@ -244,3 +257,164 @@ def test_revoked_range_and_updated_cluster_reach_the_artifacts_on_the_next_run(
     assert [v.obj["modified"] for v in versions] == sorted(v.obj["modified"] for v in versions)
     assert len(versions) == 2, "the local store keeps the cluster's history"
     assert ipaddress.ip_network("198.51.100.0/24")  # the revoked range stays in history only
+
+
+# --- Artifact atomicity: readers racing `dx act` runs and SIGKILLs -----------------------------
+
+ARTIFACTS = (
+    "blocklist.nft",
+    "blocklist.nginx.conf",
+    "blocklist.txt",
+    "fingerprints.jsonl",
+    "ranges.csv",
+    "watchlist.csv",
+)
+RACE_RUNS = int(os.environ.get("DX_ACT_RACE_RUNS", "8"))
+RACE_KILLS = int(os.environ.get("DX_ACT_RACE_KILLS", "3"))
+# `dx act` run again and again in one process (an interpreter start costs more than a
+# run), alternating two labs' stores into one output directory.
+ACT_LOOP = """
+import sys
+from exchange.commands.act import act
+first, second, out, at, runs = sys.argv[1:]
+for run in range(int(runs)):
+    lab = (first, second)[run % 2]
+    act.main(["--config", lab, "--out", out, "--quiet", "--at", at], standalone_mode=False)
+"""
+
+
+def _local_lab(directory: Path, records: list) -> Path:
+    """A lab.toml whose local store holds ``records`` as a poll would have stored them.
+
+    `dx act` reads only the local store, so no server is needed to race it.
+    """
+    directory.mkdir()
+    objects = records_to_bundle(records, LAB_A)["objects"]
+    versions = [
+        ReceivedVersion(obj["id"], object_version(obj) or stix_time(NOW), stix_time(NOW), obj)
+        for obj in objects
+    ]
+    with FeedStore(directory / "feed.sqlite3") as store:
+        store.store_page("http://exchange.invalid/api/", "race", versions, stix_time(NOW))
+    lab = directory / "lab.toml"
+    lab.write_text(
+        '[server]\napi_root = "http://exchange.invalid/api/"\npartner_id = "lab-b"\n'
+        'api_key = "unused"\n[local]\nstore = "feed.sqlite3"\nartifacts = "artifacts"\n',
+        encoding="utf-8",
+    )
+    return lab
+
+
+def _act_loop(labs: list[Path], out: Path, at: str, runs: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", ACT_LOOP, str(labs[0]), str(labs[1]), str(out), at, str(runs)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+class ArtifactReader(threading.Thread):
+    """Reads every artifact in a loop, by name and as a set through ``.dx-current``.
+
+    Every read must be byte-equal to one complete reference version; every set
+    (the link resolved once, then all files read from that directory) must be
+    one reference set entirely, never a mix of two runs.
+    """
+
+    def __init__(self, out: Path, references: list[dict[str, bytes]]) -> None:
+        super().__init__(daemon=True)
+        self.out = out
+        self.references = references
+        self.stop = threading.Event()
+        self.problems: list[str] = []
+        self.reads = 0
+        self.sets_seen: set[int] = set()
+
+    def run(self) -> None:
+        while not self.stop.is_set() and len(self.problems) < 20:
+            for name in ARTIFACTS:
+                try:
+                    content = (self.out / name).read_bytes()
+                except OSError as error:
+                    self.problems.append(f"{name}: {error}")
+                    continue
+                self.reads += 1
+                if all(content != ref[name] for ref in self.references):
+                    self.problems.append(f"{name}: {len(content)} bytes match no complete version")
+            try:
+                generation = self.out / os.readlink(self.out / CURRENT_LINK)
+                files = {name: (generation / name).read_bytes() for name in ARTIFACTS}
+            except OSError as error:
+                self.problems.append(f"set: {error}")
+                continue
+            matching = [i for i, ref in enumerate(self.references) if files == ref]
+            if not matching:
+                self.problems.append(f"set in {generation.name} mixes runs")
+            self.sets_seen.update(matching)
+
+
+def _act_in_process(lab: Path, out: Path, at: str) -> None:
+    done = CliRunner().invoke(
+        act_command, ["--config", str(lab), "--out", str(out), "--quiet", "--at", at]
+    )
+    assert done.exit_code == 0, done.output
+
+
+def _kill_while_writing(process: subprocess.Popen, out: Path, generations: int) -> None:
+    """SIGKILL just after the ``generations``-th new generation directory appears (mid-write)."""
+    seen = {p.name for p in out.glob(f"{GENERATION_PREFIX}*")}
+    new = 0
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline and new < generations:
+        names = {p.name for p in out.glob(f"{GENERATION_PREFIX}*")}
+        new += len(names - seen)
+        seen |= names
+        time.sleep(0.0002)
+    time.sleep(random.uniform(0, 0.004))  # spread the kills over the write
+    assert process.poll() is None, process.communicate()[1].decode()
+    process.kill()
+    process.wait(timeout=30)
+
+
+def test_readers_see_complete_artifacts_and_whole_sets_through_runs_and_kills(
+    tmp_path: Path,
+) -> None:
+    """`dx act` alternates two feeds into one directory, some runs SIGKILLed part-way."""
+    first = [ip_range(f"10.{i // 250}.{i % 250}.0/24") for i in range(300)]
+    first += [cluster("race-1", [f"user{i}@example.org" for i in range(300)])]
+    second = [ip_range(f"172.16.{i % 250}.{i // 250 * 8}/29", "block") for i in range(200)]
+    second += [cluster("race-2", ["x@example.org"]), fingerprint("race-fp")]
+    labs = [_local_lab(tmp_path / "x", first), _local_lab(tmp_path / "y", second)]
+    at = (NOW + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    references = []
+    for index, lab in enumerate(labs):
+        reference_out = tmp_path / f"reference-{index}"
+        _act_in_process(lab, reference_out, at)
+        references.append({name: (reference_out / name).read_bytes() for name in ARTIFACTS})
+    assert all(references[0][name] != references[1][name] for name in ARTIFACTS)
+
+    out = tmp_path / "shared"
+    _act_in_process(labs[0], out, at)
+    reader = ArtifactReader(out, references)
+    reader.start()
+    try:
+        _, stderr = (process := _act_loop(labs[::-1], out, at, RACE_RUNS)).communicate(timeout=300)
+        assert process.returncode == 0, stderr.decode()
+        for _kill in range(RACE_KILLS):
+            _kill_while_writing(_act_loop(labs, out, at, 10_000), out, random.randint(1, 4))
+    finally:
+        reader.stop.set()
+        reader.join(timeout=30)
+    assert not reader.problems, reader.problems
+    assert reader.reads > 0 and reader.sets_seen == {0, 1}, (reader.reads, reader.sets_seen)
+
+    # A clean run tidies what the killed ones left: the two newest generations, nothing else.
+    _act_in_process(labs[1], out, at)
+    assert {name: (out / name).read_bytes() for name in ARTIFACTS} == references[1]
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    generations = [name for name in hidden if name.startswith(GENERATION_PREFIX)]
+    assert len(generations) <= 2 and hidden == sorted([CURRENT_LINK, LOCK_NAME, *generations]), (
+        hidden
+    )
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == list(ARTIFACTS)
