@@ -14,8 +14,9 @@ each time. Then:
 * ``dx server check`` (the store's integrity check) passes.
 
 The kill moments come from ``random.Random(DX_CRASH_SEED)`` (default 6) and
-are written, with the figures, to ``crash-report.json`` in the test's temp
-directory (and printed; ``pytest -s`` shows them).
+are printed (``pytest -s``, or on failure) and written, with the figures,
+to ``crash-report.json`` in the test's temp directory and, if
+``DX_CRASH_REPORT_DIR`` is set, to ``crash-report-<backend>.json`` there.
 """
 
 from __future__ import annotations
@@ -178,6 +179,8 @@ def test_sigkilled_server_loses_nothing_acknowledged_and_tears_no_post(tmp_path,
         try:
             _wait_until_posting(attempts_files)
             kills = _kill_and_restart(server, rng, attempts_files, started)
+            # Shown by pytest if anything below fails (and with -s always).
+            print(f"{backend}: seed {SEED}, kill moments:", json.dumps(kills))
             time.sleep(0.5)  # a last stretch of undisturbed publishing
             stop_publishers.touch()
             for child in children:
@@ -276,9 +279,15 @@ def _verify(
         "median_restart_s": sorted(k["restart_s"] for k in kills)[len(kills) // 2],
         "kill_moments": kills,
     }
-    (tmp_path / "crash-report.json").write_text(json.dumps(figures, indent=1))
+    report_text = json.dumps(figures, indent=1)
+    (tmp_path / "crash-report.json").write_text(report_text)
+    keep = os.environ.get("DX_CRASH_REPORT_DIR")
+    if keep:  # pytest prunes old temp directories; keep the figures somewhere stable
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        (Path(keep) / f"crash-report-{figures['backend'].split('+')[0]}.json").write_text(
+            report_text
+        )
     print(json.dumps({k: v for k, v in figures.items() if k != "kill_moments"}))
-    print("kill moments:", json.dumps(kills))
 
     # The kills really happened under load: POSTs went through and some were cut off.
     assert outcomes["ok"] >= KILLS, figures
