@@ -8,9 +8,11 @@ the real server unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,18 +42,33 @@ def status_fault(code: int, retry_after: str | None = None) -> Fault:
     return fault
 
 
+@dataclass(frozen=True)
+class Stall:
+    """A server too slow for the client: hold the request ``seconds``, then answer 504.
+
+    With ``forward_first`` the request reaches the real server and is processed
+    before the stall (the slow part is the answer, so a client that times out
+    and retries sends data the server already holds); without it the server
+    never sees the request.
+    """
+
+    seconds: float
+    forward_first: bool = False
+
+
 @dataclass
 class FaultyProxy:
     """Forwards to ``upstream``; the next ``faults_left`` requests matching ``applies``
     get ``fault`` instead. ``rewrite`` may change a forwarded POST's JSON answer."""
 
     upstream: str
-    fault: Fault
+    fault: Fault | Stall
     applies: Callable[[str, str], bool] = lambda method, path: True
     rewrite: Callable[[dict], dict] | None = None
     faults_left: int = 0
     port: int = field(default_factory=free_port)
     seen: list[tuple[str, str, int]] = field(default_factory=list)
+    stalled: int = 0
 
     def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         proxy = self
@@ -64,13 +81,13 @@ class FaultyProxy:
                 body = self.rfile.read(length) if length else None
                 if proxy.faults_left > 0 and proxy.applies(method, self.path):
                     proxy.faults_left -= 1
+                    if isinstance(proxy.fault, Stall):
+                        self._stall(method, body, proxy.fault)
+                        return
                     proxy.seen.append((method, self.path, -1))
                     proxy.fault(self)
                     return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                answer = requests.request(
-                    method, proxy.upstream + self.path, headers=headers, data=body, timeout=30
-                )
+                answer = self._forward(method, body)
                 content = answer.content
                 if method == "POST" and proxy.rewrite is not None and answer.ok:
                     content = json.dumps(proxy.rewrite(answer.json())).encode()
@@ -82,6 +99,20 @@ class FaultyProxy:
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 self.wfile.write(content)
+
+            def _forward(self, method: str, body: bytes | None) -> requests.Response:
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                return requests.request(
+                    method, proxy.upstream + self.path, headers=headers, data=body, timeout=30
+                )
+
+            def _stall(self, method: str, body: bytes | None, stall: Stall) -> None:
+                status = self._forward(method, body).status_code if stall.forward_first else -1
+                proxy.seen.append((method, self.path, status))
+                proxy.stalled += 1
+                time.sleep(stall.seconds)
+                with contextlib.suppress(OSError):  # the client has usually hung up by now
+                    status_fault(504)(self)
 
             def do_GET(self) -> None:
                 self._serve("GET")

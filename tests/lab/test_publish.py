@@ -22,7 +22,7 @@ import pytest
 from taxii2client.v21 import Collection, as_pages
 
 from exchange.publish import load_batch, serialise
-from tests.lab.faults import FaultyProxy, status_fault
+from tests.lab.faults import FaultyProxy, Stall, status_fault
 from tests.lab.harness import (
     FAST_RETRIES,
     PRODUCERS,
@@ -270,6 +270,61 @@ def test_transient_faults_are_retried_and_the_publish_completes(
         assert {event["delay_s"] for event in retries} == {float(retry_after)}
     assert summary["refused"] == [] and summary["accepted"] == summary["sent"] > 0
     assert len(server_versions(exchange, collection_id)) == summary["sent"]
+
+
+STALL_TIMEOUT_S = 1.5  # the lab's timeout_seconds in the stall cases
+STALL_S = 2.5  # how long the proxy holds a stalled POST: past the client's timeout
+
+
+def test_a_slow_server_gets_retries_one_clear_line_and_the_data_once(
+    exchange: Exchange, tmp_path: Path
+) -> None:
+    """POSTs reach the server and are stored, but answer only after the client's timeout.
+
+    First the server stays slow: three attempts, then one line naming the timeout
+    and saying to run again; what the server stored meanwhile is there once. Then it
+    is slow twice: both are retried with a log line each, the retries find the
+    objects already present, and the run completes with every object there once.
+    """
+    collection_id = exchange.add_collection("slow", "slow")
+    detections = write_jsonl(tmp_path / "ranges.jsonl", ranges(20))
+    objects = load_batch([detections], PRODUCERS["lab-a"], validate=False).objects
+    proxy = FaultyProxy(exchange.url, Stall(STALL_S, forward_first=True), applies=posts_only)
+    lab = exchange.lab(
+        "slow",
+        "lab-a",
+        api_root=f"http://127.0.0.1:{proxy.port}/exchange/",
+        collections=[collection_id],
+        timeout_seconds=STALL_TIMEOUT_S,
+    )
+    command = ("publish", str(detections), *QUICK, "--max-objects", "50")
+    with proxy.running():
+        proxy.faults_left = 1000
+        done = lab.dx(*command, check=False)
+        assert done.returncode == 3
+        line = one_error_line(done)
+        assert "no answer within the timeout" in line and "gave up after 3 attempts" in line
+        assert "run the same command again" in line
+        assert proxy.stalled == 3  # the first envelope, three times; nothing after it was sent
+        first_envelope = server_versions(exchange, collection_id)
+        assert len(first_envelope) == len(set(first_envelope)) > 0
+
+        proxy.faults_left, proxy.stalled = 2, 0
+        done = lab.dx(*command, "--json")
+    summary = json.loads(done.stdout)
+    assert "Traceback" not in done.stderr and not [
+        line for line in human_lines(done.stderr) if "error" in line
+    ], done.stderr
+    assert proxy.stalled == 2
+    assert [e["problem"] for e in log_events(done.stderr, "retry")][:2] == [
+        "no answer within the timeout"
+    ] * 2
+    assert summary["refused"] == [] and summary["sent"] == len(objects)
+    assert summary["already_present"] == len(set(first_envelope))
+    assert summary["accepted"] + summary["already_present"] == len(objects)
+    stored = server_versions(exchange, collection_id)
+    assert Counter(stored).most_common(1)[0][1] == 1
+    assert set(stored) == expected_versions(objects)
 
 
 def test_a_pending_status_is_followed_until_complete(exchange: Exchange) -> None:
