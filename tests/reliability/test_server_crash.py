@@ -101,11 +101,15 @@ def _served_versions(collection_url: str, user: str, key: str) -> dict[tuple[str
     return served
 
 
-def _wait_until_posting(attempts_files: list[Path], timeout_s: float = 60) -> None:
+def _wait_until_posting(
+    attempts_files: list[Path], server: ServerProcess, timeout_s: float = 90
+) -> None:
     """The kills start once every publisher has had a POST acknowledged."""
     deadline = time.monotonic() + timeout_s
     while not all(b'"outcome":"ok"' in path.read_bytes() for path in attempts_files):
-        assert time.monotonic() < deadline, "publishers never got a POST through"
+        if time.monotonic() > deadline:
+            last = {path.name: path.read_text()[-400:] for path in attempts_files}
+            raise AssertionError(f"publishers never got a POST through: {last}\n{server.log()}")
         time.sleep(0.05)
 
 
@@ -177,7 +181,7 @@ def test_sigkilled_server_loses_nothing_acknowledged_and_tears_no_post(tmp_path,
             log=tmp_path / "poller.log",
         )
         try:
-            _wait_until_posting(attempts_files)
+            _wait_until_posting(attempts_files, server)
             kills = _kill_and_restart(server, rng, attempts_files, started)
             # Shown by pytest if anything below fails (and with -s always).
             print(f"{backend}: seed {SEED}, kill moments:", json.dumps(kills))
