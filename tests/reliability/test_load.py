@@ -8,7 +8,7 @@ requests/s, latency percentiles and statuses is printed (``pytest -s``) and
 written to the test's temp directory.
 
 Durations: ``DX_LOAD_SECONDS`` (SQLite, default 60) and
-``DX_LOAD_PG_SECONDS`` (PostgreSQL, default 15) make longer runs;
+``DX_LOAD_PG_SECONDS`` (PostgreSQL, default 10) make longer runs;
 ``bench/load.py`` prints the same table outside pytest.
 """
 
@@ -76,4 +76,4 @@ def test_sustained_mixed_load_sqlite(tmp_path):
 
 @pytest.mark.postgres
 def test_sustained_mixed_load_postgres(tmp_path):
-    run_and_check(tmp_path, "postgres", float(os.environ.get("DX_LOAD_PG_SECONDS", "15")))
+    run_and_check(tmp_path, "postgres", float(os.environ.get("DX_LOAD_PG_SECONDS", "10")))
