@@ -32,8 +32,10 @@ _US_PER_DAY = 86_400_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A POST of 10,000 objects parses 20,000 to 30,000 timestamps, most of them
 # repeated (created == modified, whole batches made in the same second);
-# remembering recent ones halves the time of a POST's checks. Errors are not cached.
-_CACHE_SIZE = 1 << 16
+# remembering recent ones halves the time of a POST's checks. Errors are not
+# cached. Small on purpose: at 65,536 entries the two caches held about 50 MB
+# per worker at a million objects; repeats are close together anyway.
+_CACHE_SIZE = 1 << 12
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
