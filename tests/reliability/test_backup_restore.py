@@ -234,7 +234,9 @@ def test_backup_under_load_restores_everything(
                 "backup", str(backup_file), "--format", fmt, "--config", str(source.config_path)
             )
             assert expected_format in result.stderr
-            _wait_for_posts(tmp_path / "publisher.jsonl", 6)  # it kept publishing meanwhile
+            # More POSTs after the backup ended, so the source is strictly ahead of it.
+            done = (tmp_path / "publisher.jsonl").read_bytes().count(b'"outcome":"ok"')
+            _wait_for_posts(tmp_path / "publisher.jsonl", done + 3)
         finally:
             stop.touch()
             assert publisher.wait(timeout=60) == 0
