@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, case, delete, func, literal, select
+from sqlalchemy import Connection, Select, bindparam, case, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from server.store.accounts import partner_if_key_matches
@@ -60,6 +60,27 @@ def scope_key(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
+def _login_statement() -> Select:
+    """Partner row and latest block in force on the scopes, built once (statement
+    construction costs more than the query itself)."""
+    blocked = (
+        select(func.max(login_failures.c.blocked_until_us))
+        .where(
+            login_failures.c.scope_key.in_(bindparam("scope_keys", expanding=True)),
+            login_failures.c.blocked_until_us > bindparam("now_us"),
+        )
+        .scalar_subquery()
+    )
+    # FROM (SELECT 1) LEFT JOIN partners: one row even when the partner id is unknown.
+    anchor = select(literal(1).label("one")).subquery()
+    return select(blocked.label("blocked_until_us"), *partners.c).select_from(
+        anchor.outerjoin(partners, partners.c.id == bindparam("partner_id"))
+    )
+
+
+_LOGIN_STATEMENT = _login_statement()
+
+
 def check_login(
     connection: Connection,
     partner_id: str,
@@ -72,23 +93,10 @@ def check_login(
     While a block is in force the key is not even compared, so guesses made
     during a lockout teach nothing (a right key gets the same 429 as a wrong one).
     """
-    if scope_keys:
-        blocked = (
-            select(func.max(login_failures.c.blocked_until_us))
-            .where(
-                login_failures.c.scope_key.in_(scope_keys),
-                login_failures.c.blocked_until_us > now_us,
-            )
-            .scalar_subquery()
-        )
-    else:
-        blocked = literal(None)
-    # FROM (SELECT 1) LEFT JOIN partners: one row even when the partner id is unknown.
-    anchor = select(literal(1).label("one")).subquery()
-    statement = select(blocked.label("blocked_until_us"), *partners.c).select_from(
-        anchor.outerjoin(partners, partners.c.id == partner_id)
-    )
-    row = connection.execute(statement).one()
+    row = connection.execute(
+        _LOGIN_STATEMENT,
+        {"scope_keys": list(scope_keys), "now_us": now_us, "partner_id": partner_id},
+    ).one()
     if row.blocked_until_us:
         return LoginCheck(partner=None, blocked_until_us=int(row.blocked_until_us))
     found = row if row.id is not None else None
