@@ -72,7 +72,10 @@ class TaxiiClient:
         response = self.session.post(
             self.collection_url + "objects/",
             data=envelope,
-            headers={"Content-Type": TAXII},
+            # A fresh connection per envelope: building the next one can take
+            # longer than the server's keep-alive (5 s), and a POST on a connection
+            # the server has just closed fails instead of being retried.
+            headers={"Content-Type": TAXII, "Connection": "close"},
             timeout=600,
         )
         body = response.content

@@ -123,7 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     parser.add_argument("--plot", type=Path, help="draw page latency against N to this PNG")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="measure nothing: merge these result files, print the tables, write --json/--plot",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        return render_files(args.render, args.json, args.plot)
 
     if args.full:
         sizes, medallion_sizes, repeats = [10_000, 100_000, 1_000_000], [500, 1000, 2000, 4000], 50
@@ -159,6 +168,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         report.plot(results["runs"], results["medallion"], args.plot)
         print(f"\nplot: {args.plot}")
+    return 0
+
+
+def render_files(paths: list[Path], json_path: Path | None, plot_path: Path | None) -> int:
+    """Merge the runs and comparisons of several result files (e.g. runs made in parallel).
+
+    A later file's run of the same server and N replaces an earlier one (a re-run).
+    """
+    runs: dict[tuple[str, int], dict] = {}
+    comparisons: dict[int, dict] = {}
+    merged: dict = {"machine": None, "sources": []}
+    for path in paths:
+        part = orjson.loads(path.read_bytes())
+        merged["machine"] = merged["machine"] or part["machine"]
+        runs.update({(run["server"], run["n"]): run for run in part["runs"]})
+        comparisons.update({entry["n"]: entry for entry in part["medallion"]})
+        merged["sources"].append({"file": path.name, "machine": part["machine"]})
+    merged["runs"] = list(runs.values())
+    merged["medallion"] = [comparisons[n] for n in sorted(comparisons)]
+    _save(json_path, merged)
+    print(render(merged))
+    if plot_path:
+        report.plot(merged["runs"], merged["medallion"], plot_path)
+        print(f"\nplot: {plot_path}")
     return 0
 
 
