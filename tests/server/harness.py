@@ -342,7 +342,7 @@ def served(
         try:
             yield Served(process, url, config, api_root, keys)
         finally:
-            process.stop()
+            process.kill()  # teardown: a graceful stop only waits out keep-alives
 
 
 def run_cli(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.CompletedProcess[str]:
