@@ -129,7 +129,13 @@ def serve(config: ServerConfig, extra_options: dict[str, Any] | None = None) -> 
 
 
 def build_app() -> Flask:
-    """Entry point for ``gunicorn 'server.wsgi:build_app()'`` (config from $DX_CONFIG)."""
+    """Entry point for ``gunicorn 'server.wsgi:build_app()'`` (config from $DX_CONFIG).
+
+    Gunicorn's command line runs this in every worker, so the worker's own
+    protocol errors (bad request lines, oversized headers) become TAXII error
+    bodies here too, as they do under ``dx server serve``.
+    """
+    install_taxii_protocol_errors()
     return create_app(load_config())
 
 
