@@ -181,10 +181,19 @@ def test_disabling_checks_disables_exactly_the_documented_ones() -> None:
     assert ours <= default
 
 
-def test_disabled_checks_are_documented_with_their_reasons() -> None:
-    text = (REPO / "docs" / "stix-mapping.md").read_text("utf-8")
+@pytest.mark.parametrize("document", ["docs/stix-mapping.md", "README.md"])
+def test_disabled_checks_are_documented_with_their_reasons(document: str) -> None:
+    """Issue 2 asks the README to list every disabled check; a table row gives the reason."""
+    rows = [
+        line
+        for line in (REPO / document).read_text("utf-8").splitlines()
+        if line.startswith("| `") and line.count("|") >= 3
+    ]
     for name in DISABLED_CHECKS:
-        assert f"`{name}`" in text
+        row = next((line for line in rows if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"{document} has no table row for the disabled check {name}"
+        reason = row.split("|")[2].strip()
+        assert len(reason) > 40, f"{document}: the reason for {name} is missing or too short"
 
 
 def test_unusable_input_is_reported_not_raised(tmp_path: Path) -> None:
