@@ -185,7 +185,7 @@ def render_files(paths: list[Path], json_path: Path | None, plot_path: Path | No
         runs.update({(run["server"], run["n"]): run for run in part["runs"]})
         comparisons.update({entry["n"]: entry for entry in part["medallion"]})
         merged["sources"].append({"file": path.name, "machine": part["machine"]})
-    merged["runs"] = list(runs.values())
+    merged["runs"] = [runs[key] for key in sorted(runs)]
     merged["medallion"] = [comparisons[n] for n in sorted(comparisons)]
     _save(json_path, merged)
     print(render(merged))
