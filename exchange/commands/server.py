@@ -43,6 +43,9 @@ from server.store.types import ApiRootInfo, CollectionInfo, StatusRecord, Tlp
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The consortium key the sample labs share (demo only; real keys never sit in a repository).
+DEMO_CONSORTIUM_KEY = Path("samples/keys/demo-consortium-key.json")
+
 TLP_CHOICES = {
     "clear": Tlp.CLEAR,
     "green": Tlp.GREEN,
@@ -418,7 +421,9 @@ def load_command(
 )
 def demo_command(host: str, port: int, workers: int, setup_only: bool) -> None:
     """Run a ready-to-poll exchange: sample partners, collections and the sample bundle (var/)."""
-    from server.demo import set_up_demo
+    from exchange.demo_labs import write_demo_lab_configs
+    from server.config import SAMPLE_PARTNERS
+    from server.demo import DEMO_DIR, set_up_demo
     from server.wsgi import serve
 
     try:
@@ -450,7 +455,19 @@ def demo_command(host: str, port: int, workers: int, setup_only: bool) -> None:
         "print(sum(len(p.get('objects', [])) for p in as_pages(c.get_objects, per_request=1000)),"
         " 'objects')\""
     )
-    click.echo(f'  lab config (lab.toml, [server]): api_root = "{base}/{root}/"')
+    lab_configs = write_demo_lab_configs(
+        DEMO_DIR,
+        api_root_url=f"{base}/{root}/",
+        api_keys=setup.api_keys,
+        partners=list(SAMPLE_PARTNERS),
+        collection=setup.collections[0].alias,
+        consortium_key_file=DEMO_CONSORTIUM_KEY,
+    )
+    for lab_config in lab_configs:
+        click.echo(f"  lab config: {lab_config} (key beside it, mode 0600)")
+    if lab_configs:
+        last = lab_configs[-1]
+        click.echo(f"  dx poll --config {last} --once && dx act --config {last}")
     if setup_only:
         return
     serve(config)

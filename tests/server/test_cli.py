@@ -8,8 +8,11 @@ bundle is served, and the demo is repeatable.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
 import tomllib
 import uuid
 
@@ -117,8 +120,6 @@ def test_administration_end_to_end(tmp_path):
 
 
 def _cli_argv() -> list[str]:
-    import sys
-
     return [sys.executable, "-m", "exchange.commands.server"]
 
 
@@ -222,5 +223,19 @@ def test_demo_is_repeatable_and_serves_the_sample_bundle(tmp_path):
         assert sorted(o["id"] for o in response.json()["objects"]) == sorted(
             o["id"] for o in objects
         )
+        # The demo hands each sample lab a working lab.toml: lab B polls with it as printed.
+        lab_config = tmp_path / "var" / "demo-lab-b.toml"
+        assert (lab_config.stat().st_mode & 0o777) == 0o600
+        assert key_b not in lab_config.read_text()
+        poll = subprocess.run(
+            [sys.executable, "-m", "exchange", "poll", "--config", str(lab_config), "--once"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert poll.returncode == 0, poll.stderr
+        synced = [json.loads(line) for line in poll.stderr.splitlines() if '"synced"' in line]
+        assert [event["objects"] for event in synced] == [len(objects)]
     finally:
         server.stop()
