@@ -524,6 +524,10 @@ class Store:
                 target=label,
                 detail=dict(counts),
             )
+        if counts["objects_added"]:
+            # A bulk load bypasses add_objects' analyze schedule; without fresh
+            # statistics the first pages after an import would scan the table.
+            self.analyze()
         return summary
 
 
