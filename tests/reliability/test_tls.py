@@ -14,9 +14,7 @@ import datetime
 import ipaddress
 import subprocess
 import sys
-import time
 import uuid
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -30,7 +28,6 @@ from taxii2client.v21 import ApiRoot, Server
 from server.store.types import CollectionInfo
 from tests.server.harness import (
     REPO,
-    START_TIMEOUT_S,
     PartnerSpec,
     ServerProcess,
     database,
@@ -129,22 +126,7 @@ class HttpsServerProcess(ServerProcess):
         super().__init__(config_path, log_path)
         self.base_url = f"https://127.0.0.1:{self.port}"
         self.ca_path = ca_path
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise AssertionError(f"server exited at start:\n{self.log()}")
-            with suppress(requests.RequestException):
-                answer = requests.get(f"{self.base_url}/taxii2/", timeout=1, verify=self.ca_path)
-                if answer.status_code == 401:
-                    return
-            time.sleep(0.1)
-        self.kill()
-        raise AssertionError(
-            f"server not ready over HTTPS after {START_TIMEOUT_S} s:\n{self.log()}"
-        )
+        self.verify = ca_path
 
 
 def test_server_serves_https_that_taxii2_client_trusts_through_the_ca(tmp_path, monkeypatch):

@@ -126,6 +126,7 @@ class ServerProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.argv = argv or [sys.executable, "-m", "server.wsgi", "--config", str(config_path)]
         self.cwd = cwd
+        self.verify: bool | str | Path = True  # TLS trust for the readiness probe
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
@@ -150,7 +151,8 @@ class ServerProcess:
             if self._process.poll() is not None:
                 raise AssertionError(f"server exited at start:\n{self.log()}")
             with suppress(requests.RequestException):
-                if requests.get(f"{self.base_url}/taxii2/", timeout=1).status_code == 401:
+                probe = requests.get(f"{self.base_url}/taxii2/", timeout=1, verify=self.verify)
+                if probe.status_code == 401:
                     return
             time.sleep(0.1)
         self.stop()
