@@ -147,11 +147,14 @@ def object_shape(obj: dict[str, Any]) -> tuple[Any, ...]:
     """What decides which schemas and checks apply to an object, and how its code path
     in ``mappings`` built it: type, extensions, pattern type, relationship type,
     whether it is revoked. Objects of one shape differ only in values."""
+    # By ``repr``: a malformed object (a list where a string belongs) still has a
+    # hashable shape and reaches the validator, which reports it, instead of raising.
+    extensions = obj.get("extensions")
     return (
-        obj.get("type"),
-        tuple(sorted(obj.get("extensions") or ())),
-        obj.get("pattern_type"),
-        obj.get("relationship_type"),
+        repr(obj.get("type")),
+        tuple(sorted(map(str, extensions))) if isinstance(extensions, dict) else repr(extensions),
+        repr(obj.get("pattern_type")),
+        repr(obj.get("relationship_type")),
         bool(obj.get("revoked")),
     )
 

@@ -88,8 +88,10 @@ class RequestBuckets:
         rate = self.rate_for(partner_id)
         if rate is None:
             return 0.0
-        now = self.clock()
         with self._lock:
+            # Read the clock under the lock: racing threads must not move
+            # ``updated`` backwards and be credited the same interval twice.
+            now = self.clock()
             bucket = self._buckets.get(partner_id)
             if bucket is None:
                 bucket = self._buckets[partner_id] = _Bucket(float(rate.burst), now)

@@ -143,13 +143,7 @@ def restore(source: Path, url: str) -> str:
         _run_pg_tool(
             "pg_restore",
             url,
-            [
-                "--no-owner",
-                "--no-privileges",
-                "--exit-on-error",
-                "--single-transaction",
-                str(source),
-            ],
+            [*_PG_RESTORE_OPTIONS, str(source)],
         )
     else:
         _logical_restore(source, url)

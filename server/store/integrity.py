@@ -246,9 +246,7 @@ def _check_statuses(connection: Connection, report: IntegrityReport) -> None:
     for row in connection.execute(select(statuses)):
         count += 1
         details = row.details or {}
-        lengths = {
-            kind: len(details.get(kind, [])) for kind in ("successes", "failures", "pendings")
-        }
+        lengths = {kind: len(details.get(kind, [])) for kind in _DETAIL_KINDS}
         stored = (row.success_count, row.failure_count, row.pending_count)
         if stored != (lengths["successes"], lengths["failures"], lengths["pendings"]) or (
             row.total_count != sum(lengths.values())

@@ -527,7 +527,7 @@ class Store:
         if counts["objects_added"]:
             # A bulk load bypasses add_objects' analyze schedule; without fresh
             # statistics the first pages after an import would scan the table.
-            self.analyze()
+            self._analyze_after_growth()
         return summary
 
 

@@ -111,3 +111,14 @@ def test_input_the_fast_path_does_not_cover_goes_to_the_library(bundle: dict[str
         validate_instance(copy.deepcopy(odd), validator_options())
     report = validate_bundle(odd)
     assert not report.ok and str(raised.value) in report.errors[0]
+
+
+@pytest.mark.parametrize("scope", ["sample", "auto", "full"])
+def test_malformed_values_are_reported_in_every_scope_not_raised(bundle, scope) -> None:
+    """A list where a string belongs must reach the validator's report, never a TypeError."""
+    broken = copy.deepcopy(bundle)
+    indicator = _first(broken["objects"], "indicator")
+    indicator["pattern_type"] = ["stix"]
+    report = validate_bundle(broken, scope=scope)
+    assert not report.ok
+    assert any(indicator["id"] in error for error in report.errors)
