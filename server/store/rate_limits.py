@@ -8,17 +8,30 @@ balancer), so the counts live in the shared store, in one small table.
 
 The cost stays where the attacker is: a successful login is still a single
 indexed query (the partner row and the two counters are read by one
-statement), while each failure is one upsert. Once a scope is blocked its
-requests are refused by that same read, without writing, so a flood of
-guesses during a lockout does not turn into a flood of writes.
+statement), while each failure is one upsert. Once a scope is blocked, wrong
+keys are refused by that same read, without writing, so a flood of guesses
+during a lockout does not turn into a flood of writes. A blocked address is
+refused outright; a blocked partner id still admits its right key (see
+``check_login``), so that a stranger cannot lock a partner out.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, case, delete, func, literal, select
+from sqlalchemy import (
+    Connection,
+    ScalarSelect,
+    Select,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from server.store.accounts import partner_if_key_matches
@@ -60,22 +73,27 @@ def scope_key(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
-def _login_statement() -> Select:
-    """Partner row and latest block in force on the scopes, built once (statement
-    construction costs more than the query itself)."""
-    blocked = (
+def _latest_block(keys_parameter: str) -> ScalarSelect[Any]:
+    return (
         select(func.max(login_failures.c.blocked_until_us))
         .where(
-            login_failures.c.scope_key.in_(bindparam("scope_keys", expanding=True)),
+            login_failures.c.scope_key.in_(bindparam(keys_parameter, expanding=True)),
             login_failures.c.blocked_until_us > bindparam("now_us"),
         )
         .scalar_subquery()
     )
+
+
+def _login_statement() -> Select:
+    """Partner row and the latest block in force on its address and partner scopes, built
+    once (statement construction costs more than the query itself)."""
     # FROM (SELECT 1) LEFT JOIN partners: one row even when the partner id is unknown.
     anchor = select(literal(1).label("one")).subquery()
-    return select(blocked.label("blocked_until_us"), *partners.c).select_from(
-        anchor.outerjoin(partners, partners.c.id == bindparam("partner_id"))
-    )
+    return select(
+        _latest_block("address_scope_keys").label("address_blocked_until_us"),
+        _latest_block("partner_scope_keys").label("partner_blocked_until_us"),
+        *partners.c,
+    ).select_from(anchor.outerjoin(partners, partners.c.id == bindparam("partner_id")))
 
 
 _LOGIN_STATEMENT = _login_statement()
@@ -90,17 +108,29 @@ def check_login(
 ) -> LoginCheck:
     """Read the partner and any block on its scopes in one statement; verify the key.
 
-    While a block is in force the key is not even compared, so guesses made
-    during a lockout teach nothing (a right key gets the same 429 as a wrong one).
+    A blocked *address* is refused without comparing the key: guesses from it
+    during a lockout teach nothing and cost no write. A blocked *partner id*
+    still lets its right key in (wrong keys get 429 and are not counted):
+    anyone who knows a partner id can trip that limit from anywhere, and it
+    must not lock the real partner out of its own feed. With 256-bit keys the
+    partner limit is there to make distributed guessing loud, not to stop it.
     """
     row = connection.execute(
         _LOGIN_STATEMENT,
-        {"scope_keys": list(scope_keys), "now_us": now_us, "partner_id": partner_id},
+        {
+            "address_scope_keys": [key for key in scope_keys if key.startswith("address:")],
+            "partner_scope_keys": [key for key in scope_keys if key.startswith("partner:")],
+            "now_us": now_us,
+            "partner_id": partner_id,
+        },
     ).one()
-    if row.blocked_until_us:
-        return LoginCheck(partner=None, blocked_until_us=int(row.blocked_until_us))
+    if row.address_blocked_until_us:
+        return LoginCheck(partner=None, blocked_until_us=int(row.address_blocked_until_us))
     found = row if row.id is not None else None
-    return LoginCheck(partner=partner_if_key_matches(found, api_key), blocked_until_us=0)
+    partner = partner_if_key_matches(found, api_key)
+    if partner is None and row.partner_blocked_until_us:
+        return LoginCheck(partner=None, blocked_until_us=int(row.partner_blocked_until_us))
+    return LoginCheck(partner=partner, blocked_until_us=0)
 
 
 def record_failure(

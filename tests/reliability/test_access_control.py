@@ -241,11 +241,14 @@ def test_failed_logins_are_limited_per_partner_id_from_any_address(tmp_path):
             sources = [session_from(f"127.0.0.{n}") for n in range(2, 2 + 2 * limit)]
             codes = [get(s, url_, "pa", f"wrong-{n}", close=True) for n, s in enumerate(sources)]
             assert [r.status_code for r in codes] == [401] * limit + [429] * limit
-            # Now even the right key, from yet another address, waits for the window to end.
-            wait = _retry_after(get(session_from("127.0.0.99"), url_, "pa", keys["pa"]))
+            # Wrong keys from yet another address wait for the window to end, uncounted...
+            wait = _retry_after(get(session_from("127.0.0.99"), url_, "pa", "wrong-again"))
+            # ...but the right key still gets in: strangers who know a partner id must not be
+            # able to lock the partner out of its own feed. Other partners are unaffected.
+            assert get(session_from("127.0.0.99"), url_, "pa", keys["pa"]).status_code == 200
             assert get(session_from("127.0.0.99"), url_, "pb", keys["pb"]).status_code == 200
             time.sleep(wait + 0.2)
-            assert get(session_from("127.0.0.99"), url_, "pa", keys["pa"]).status_code == 200
+            assert get(session_from("127.0.0.99"), url_, "pa", "wrong-later").status_code == 401
         finally:
             server.kill()  # stop() waits ~12 s for gunicorn; nothing here needs a clean exit
 
