@@ -18,6 +18,7 @@ refused outright; a blocked partner id still admits its right key (see
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +56,26 @@ class LoginLimits:
         if self.per_partner > 0:
             chosen.append((scope_key("partner", partner_id), self.per_partner))
         if self.per_address > 0:
-            chosen.append((scope_key("address", address), self.per_address))
+            chosen.append((scope_key("address", address_scope(address)), self.per_address))
         return chosen
+
+
+def address_scope(address: str) -> str:
+    """The client address as the failed-login limit counts it: IPv6 by its /64.
+
+    One IPv6 subscriber usually holds a whole /64, so counting single IPv6
+    addresses would give an attacker 2**64 allowances. IPv4 addresses (and
+    anything unparseable, such as "unknown") count as they are.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 @dataclass(frozen=True)

@@ -363,3 +363,32 @@ def test_trusted_proxies_come_from_the_environment_as_a_list(tmp_path):
     path.write_text("", encoding="utf-8")
     config = load_config(path, environ={"DX_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16"})
     assert config.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
+
+
+def test_ipv6_clients_are_counted_by_their_64_prefix(tmp_path):
+    """One subscriber holds a whole /64: each of its addresses must share one allowance."""
+    limit = 3
+    with database("sqlite", tmp_path) as url:
+        server = _start(
+            tmp_path,
+            url,
+            workers=2,
+            login_failures_per_address=limit,
+            login_failures_per_partner=0,
+            extra_toml='trusted_proxies = ["127.0.0.1"]\n',
+        )
+        try:
+            keys = _keys(tmp_path)
+            url_ = _collections_url(server)
+            proxy = session_from("127.0.0.1")
+
+            def from_address(address: str, key: str = "wrong") -> int:
+                return get(proxy, url_, "pa", key, forwarded_for=address).status_code
+
+            one_prefix = [from_address(f"2001:db8:0:1::{n:x}") for n in range(1, limit + 3)]
+            assert one_prefix == [401] * limit + [429, 429]
+            assert from_address("2001:db8:0:1:ffff::1", keys["pa"]) == 429
+            assert from_address("2001:db8:0:2::1") == 401  # the next /64 has its own allowance
+            assert from_address("192.0.2.1") == 401
+        finally:
+            server.kill()
