@@ -22,6 +22,8 @@ import hmac
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -253,8 +255,12 @@ def test_failed_logins_are_limited_per_partner_id_from_any_address(tmp_path):
             server.kill()  # stop() waits ~12 s for gunicorn; nothing here needs a clean exit
 
 
-def test_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path):
-    limit = 3
+@contextmanager
+def _behind_trusted_proxy(
+    tmp_path: Path, limit: int
+) -> Iterator[tuple[dict[str, str], str, Callable[..., int]]]:
+    """A server limiting failed logins per address, with 127.0.0.1 and 10/8 as trusted
+    proxies: yields the keys, the collections URL and ``through_proxy(forwarded, key)``."""
     with database("sqlite", tmp_path) as url:
         server = _start(
             tmp_path,
@@ -265,33 +271,34 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path):
             extra_toml='trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]\n',
         )
         try:
-            keys = _keys(tmp_path)
             url_ = _collections_url(server)
             proxy = session_from("127.0.0.1")
 
             def through_proxy(forwarded: str, key: str = "wrong") -> int:
                 return get(proxy, url_, "pa", key, forwarded_for=forwarded).status_code
 
-            # Behind the trusted proxy, each client address has its own allowance...
-            assert [through_proxy("198.51.100.1") for _ in range(limit + 1)] == [401] * limit + [
-                429
-            ]
-            assert through_proxy("198.51.100.2") == 401
-            assert through_proxy("198.51.100.2", keys["pa"]) == 200
-            # ...the right-most untrusted hop is the client (a forged left part changes nothing)...
-            assert through_proxy("203.0.113.7, 198.51.100.1, 10.1.2.3", keys["pa"]) == 429
-            # ...but from an untrusted peer the header is ignored: spoofing does not escape.
-            direct = session_from("127.0.0.3")
-            spoofed = [
-                get(direct, url_, "pa", "wrong", forwarded_for=f"192.0.2.{n}").status_code
-                for n in range(limit + 2)
-            ]
-            assert spoofed == [401] * limit + [429, 429]
-            assert (
-                get(direct, url_, "pa", keys["pa"], forwarded_for="192.0.2.200").status_code == 429
-            )
+            yield _keys(tmp_path), url_, through_proxy
         finally:
-            server.kill()  # stop() waits ~12 s for gunicorn; nothing here needs a clean exit
+            server.kill()
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path):
+    limit = 3
+    with _behind_trusted_proxy(tmp_path, limit) as (keys, url_, through_proxy):
+        # Behind the trusted proxy, each client address has its own allowance...
+        assert [through_proxy("198.51.100.1") for _ in range(limit + 1)] == [401] * limit + [429]
+        assert through_proxy("198.51.100.2") == 401
+        assert through_proxy("198.51.100.2", keys["pa"]) == 200
+        # ...the right-most untrusted hop is the client (a forged left part changes nothing)...
+        assert through_proxy("203.0.113.7, 198.51.100.1, 10.1.2.3", keys["pa"]) == 429
+        # ...but from an untrusted peer the header is ignored: spoofing does not escape.
+        direct = session_from("127.0.0.3")
+        spoofed = [
+            get(direct, url_, "pa", "wrong", forwarded_for=f"192.0.2.{n}").status_code
+            for n in range(limit + 2)
+        ]
+        assert spoofed == [401] * limit + [429, 429]
+        assert get(direct, url_, "pa", keys["pa"], forwarded_for="192.0.2.200").status_code == 429
 
 
 # -- request rates ------------------------------------------------------------------------------
@@ -368,27 +375,9 @@ def test_trusted_proxies_come_from_the_environment_as_a_list(tmp_path):
 def test_ipv6_clients_are_counted_by_their_64_prefix(tmp_path):
     """One subscriber holds a whole /64: each of its addresses must share one allowance."""
     limit = 3
-    with database("sqlite", tmp_path) as url:
-        server = _start(
-            tmp_path,
-            url,
-            workers=2,
-            login_failures_per_address=limit,
-            login_failures_per_partner=0,
-            extra_toml='trusted_proxies = ["127.0.0.1"]\n',
-        )
-        try:
-            keys = _keys(tmp_path)
-            url_ = _collections_url(server)
-            proxy = session_from("127.0.0.1")
-
-            def from_address(address: str, key: str = "wrong") -> int:
-                return get(proxy, url_, "pa", key, forwarded_for=address).status_code
-
-            one_prefix = [from_address(f"2001:db8:0:1::{n:x}") for n in range(1, limit + 3)]
-            assert one_prefix == [401] * limit + [429, 429]
-            assert from_address("2001:db8:0:1:ffff::1", keys["pa"]) == 429
-            assert from_address("2001:db8:0:2::1") == 401  # the next /64 has its own allowance
-            assert from_address("192.0.2.1") == 401
-        finally:
-            server.kill()
+    with _behind_trusted_proxy(tmp_path, limit) as (keys, _url, from_address):
+        one_prefix = [from_address(f"2001:db8:0:1::{n:x}") for n in range(1, limit + 3)]
+        assert one_prefix == [401] * limit + [429, 429]
+        assert from_address("2001:db8:0:1:ffff::1", keys["pa"]) == 429
+        assert from_address("2001:db8:0:2::1") == 401  # the next /64 has its own allowance
+        assert from_address("192.0.2.1") == 401
