@@ -27,6 +27,7 @@ a sample above). docs/stix-mapping.md explains the decision.
 from __future__ import annotations
 
 import functools
+import heapq
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -54,10 +55,12 @@ __all__ = [
     "DISABLED_CHECKS",
     "FULL_VALIDATION_LIMIT",
     "SAMPLE_PER_SHAPE",
+    "ShapeSampler",
     "ValidationReport",
     "ValidationScope",
     "object_shape",
     "validate_bundle",
+    "validate_sample",
     "validator_options",
 ]
 
@@ -175,6 +178,65 @@ def sample_objects(objects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             taken[shape] = count + 1
             chosen.append(obj)
     return chosen
+
+
+class ShapeSampler:
+    """Picks, while a bundle is built object by object, what ``sample_objects`` would
+    pick from the finished bundle: per shape, the ``SAMPLE_PER_SHAPE`` smallest ids.
+
+    For a builder that never holds the whole bundle as dicts
+    (``mappings.canonical_bundle``). Each shape keeps a max-heap of its
+    smallest ids so far; ids are UUIDv5 hashes, so after the first few an
+    object rarely displaces one and most cost one shape and one comparison.
+    """
+
+    def __init__(self) -> None:
+        self._heaps: dict[tuple[Any, ...], list[tuple[_Descending, int, dict[str, Any]]]] = {}
+        self._offered = 0
+
+    def offer(self, obj: dict[str, Any]) -> None:
+        shape = object_shape(obj)
+        heap = self._heaps.get(shape)
+        if heap is None:
+            heap = self._heaps[shape] = []
+        object_id = obj["id"]
+        if len(heap) < SAMPLE_PER_SHAPE:
+            self._offered += 1
+            heapq.heappush(heap, (_Descending(object_id), self._offered, obj))
+        elif object_id < heap[0][0].value:
+            self._offered += 1
+            heapq.heapreplace(heap, (_Descending(object_id), self._offered, obj))
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The chosen objects in bundle order (by id)."""
+        chosen = [entry[2] for heap in self._heaps.values() for entry in heap]
+        return sorted(chosen, key=lambda obj: obj["id"])
+
+
+class _Descending:
+    """An id ordered backwards, so ``heapq``'s min-heap keeps the largest id on top."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return self.value > other.value
+
+
+def validate_sample(bundle_id: str, objects: list[dict[str, Any]], total: int) -> ValidationReport:
+    """Validate a bundle of ``total`` objects from its id and a sample of its objects
+    (``ShapeSampler``): the bundle envelope and every sampled object, as ``sample``
+    scope would."""
+    instance = {"type": "bundle", "id": bundle_id, "objects": objects}
+    try:
+        if not _fast_path_applies(objects):
+            return _library_report(instance)
+        errors = _validate_bundle_objects(instance, objects, None)
+    except (ValidationError, SchemaInvalidError, NoJSONFileFoundError) as exc:
+        return ValidationReport(errors=[f"stix2-validator: {exc}"])
+    return ValidationReport(errors=errors, checked=len(objects), total=total)
 
 
 # -- the library's pipeline, with its schemas compiled once ------------------------------

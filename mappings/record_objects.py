@@ -29,7 +29,13 @@ from datetime import timedelta
 from typing import Any, Final
 
 from mappings import patterns
-from mappings.ids import PROJECT_NAMESPACE, observable_id, record_object_id, uuid5_text
+from mappings.ids import (
+    PROJECT_NAMESPACE,
+    observable_id,
+    record_object_id,
+    single_property_observable_id,
+    uuid5_text,
+)
 from mappings.names import (
     ACCOUNT_CLUSTER_TYPE,
     EXT_ACCOUNT_CLUSTER,
@@ -200,7 +206,7 @@ class RecordWriter:
         body = {
             "type": "user-account",
             "spec_version": "2.1",
-            "id": observable_id("user-account", {"user_id": keyed_hash}),
+            "id": single_property_observable_id("user-account", "user_id", keyed_hash),
             "user_id": keyed_hash,
             "extensions": {
                 EXT_KEYED_IDENTIFIER: {
@@ -364,7 +370,7 @@ class RecordWriter:
         address = {
             "type": address_type,
             "spec_version": "2.1",
-            "id": observable_id(address_type, {"value": cidr}),
+            "id": single_property_observable_id(address_type, "value", cidr),
             "value": cidr,
         }
         system = {

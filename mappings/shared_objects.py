@@ -23,7 +23,7 @@ about the campaign or about an address another record still names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,7 +53,7 @@ TECHNIQUES_BY_KIND = {
 """What each kind of detection is evidence of."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Contributions:
     """Least restrictive TLP and latest update over the records that share an object."""
 
@@ -80,11 +80,11 @@ class Contributions:
         return stix_timestamp(created), stix_timestamp(self.updated)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Observable:
     body: dict[str, Any]
     rank: tuple[datetime, str]
-    contributions: Contributions = field(default_factory=Contributions)
+    contributions: Contributions
 
 
 def campaign_id(producer: Producer, campaign_key: str | None) -> str:
@@ -131,14 +131,19 @@ class SharedObjects:
         recently updated record wins, ties broken by record key, so the output
         does not depend on input order.
         """
+        object_id: str = body["id"]
+        current = self._observables.get(object_id)
+        if current is None:  # the common case: a batch names most observables once
+            contributions = Contributions(_TLP_RANK[record.tlp], record.updated)
+            self._observables[object_id] = _Observable(
+                body, (record.updated, record_key), contributions
+            )
+            return object_id
         rank = (record.updated, record_key)
-        current = self._observables.get(body["id"])
-        if current is None:
-            current = self._observables[body["id"]] = _Observable(body, rank)
-        elif rank > current.rank:
+        if rank > current.rank:
             current.body, current.rank = body, rank
         current.contributions.add(record)
-        return body["id"]
+        return object_id
 
     def objects(self) -> list[dict[str, Any]]:
         """The shared objects, complete with markings and times."""

@@ -827,13 +827,13 @@ PRODUCERS = {
 
 def convert_to(target: str, files: Sequence[str], producer: Producer) -> None:
     """``dx convert FILES --producer-config ... --shared-networks ... --pretty -o TARGET``."""
-    data, _ = convert_files(
+    bundle, _ = convert_files(
         [SAMPLES / name for name in files],
         producer,
         shared_networks=SAMPLES / "shared-networks.txt",
         pretty=True,
     )
-    write_bytes(target, data)
+    write_bytes(target, bundle.data)
 
 
 def main() -> None:

@@ -12,17 +12,22 @@ from __future__ import annotations
 import tomllib
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import click
 
-from exchange.commands.output import OutputError, check_output_target, write_atomically
+from exchange.commands.output import OutputError, check_output_target, write_chunks_atomically
 from exchange.commands.terminal import fail, note, progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
-from exchange.readers import FORMAT_NAMES, MODEL_BY_KIND, LocatedRecord, read_detections
+from exchange.readers import FORMAT_NAMES, MODEL_BY_KIND, LocatedRecord, iter_detections
 from exchange.readers.shared_networks import find_shared_overlaps, load_shared_networks
-from exchange.validate import FULL_VALIDATION_LIMIT, validate_bundle
-from mappings.convert import bundle_json, records_to_bundle
+from exchange.validate import (
+    FULL_VALIDATION_LIMIT,
+    ShapeSampler,
+    validate_bundle,
+    validate_sample,
+)
+from mappings.canonical_bundle import CanonicalBundle, CanonicalBundleBuilder
+from mappings.convert import MappingError, collector_paused
 from mappings.producer import Producer
 
 SHARED_NETWORKS_ENV = "DX_SHARED_NETWORKS"
@@ -80,7 +85,7 @@ def resolve_producer(config: Path | None, key: str | None, name: str | None) -> 
 
 
 def _check_shared(
-    located: list[LocatedRecord], shared_file: Path | None, allow_shared: bool
+    ranges: list[LocatedRecord], shared_file: Path | None, allow_shared: bool
 ) -> None:
     if shared_file is None:
         return
@@ -88,7 +93,7 @@ def _check_shared(
         shared = load_shared_networks(shared_file)
     except InputErrors as exc:
         fail(exc.lines())
-    overlaps = find_shared_overlaps(located, shared)
+    overlaps = find_shared_overlaps(ranges, shared)
     if not overlaps:
         return
     if not allow_shared:
@@ -108,46 +113,67 @@ def convert_files(
     max_errors: int = DEFAULT_MAX_ERRORS,
     pretty: bool = False,
     validation: str = "auto",
-) -> tuple[bytes, Counter[str]]:
-    """The canonical bundle bytes for ``files``, and how many records of each kind.
+) -> tuple[CanonicalBundle, Counter[str]]:
+    """The canonical bundle for ``files``, and how many records of each kind.
 
     ``validation`` is the stix2-validator scope (``auto``, ``full``, ``sample``)
     or ``off``; what a sample left unchecked is said on stderr.
+
+    Each record is converted and serialised as soon as it is validated (see
+    ``mappings.canonical_bundle``), so a large batch is never held as records
+    or dicts; if any input turns out bad, what was built is thrown away.
 
     Exits (status 1, one line per error) on any input or validation problem;
     this is the command's whole pipeline minus the writing, so the sample
     generator and the tests produce bundles exactly as ``dx convert`` does.
     """
-    with progress_bar(desc="reading") as bar:
+    sampler = ShapeSampler() if validation in ("auto", "sample") else None
+    builder = CanonicalBundleBuilder(
+        producer, pretty=pretty, observe=sampler.offer if sampler is not None else None
+    )
+    counts: Counter[str] = Counter()
+    ranges: list[LocatedRecord] = []
+    with progress_bar(desc="reading") as bar, collector_paused():
         try:
-            located = read_detections(
+            for item in iter_detections(
                 files,
                 input_format=input_format,
                 kind=kind,
                 max_errors=max_errors,
                 progress=bar.update,
-            )
+            ):
+                record = item.record
+                counts[record.kind] += 1
+                if record.kind == "ip-range":
+                    ranges.append(item)
+                builder.add(record)
         except InputErrors as exc:
             fail(exc.lines())
-    _check_shared(located, shared_networks, allow_shared)
-    records = [item.record for item in located]
-    try:
-        bundle = records_to_bundle(records, producer)
-    except ValueError as exc:
-        fail([f"convert: {exc}"])
-    _validate(bundle, validation, max_errors)
-    return bundle_json(bundle, pretty=pretty), Counter(record.kind for record in records)
+        except MappingError as exc:
+            fail([f"convert: {exc}"])
+    _check_shared(ranges, shared_networks, allow_shared)
+    bundle = builder.finish()
+    _validate(bundle, sampler, validation, max_errors)
+    return bundle, counts
 
 
 VALIDATION_CHOICES = ("auto", "full", "sample", "off")
 
 
-def _validate(bundle: dict[str, Any], validation: str, max_errors: int) -> None:
+def _validate(
+    bundle: CanonicalBundle, sampler: ShapeSampler | None, validation: str, max_errors: int
+) -> None:
     """Run stix2-validator in the chosen scope; fail on any error, say what was skipped."""
     if validation == "off":
         note("warning: --validate off: the bundle was not checked with stix2-validator")
         return
-    report = validate_bundle(bundle, scope=validation)  # type: ignore[arg-type]
+    whole = validation == "full" or (
+        validation == "auto" and bundle.object_count <= FULL_VALIDATION_LIMIT
+    )
+    if whole or sampler is None:
+        report = validate_bundle(bundle.data, scope="full")
+    else:
+        report = validate_sample(bundle.bundle_id, sampler.objects(), bundle.object_count)
     if not report.ok:
         fail(f"bundle: STIX validation: {error}" for error in report.errors[:max_errors])
     if report.checked < report.total:
@@ -256,7 +282,7 @@ def convert(
     producer = resolve_producer(producer_config, producer_key, producer_name)
     try:
         check_output_target(output)
-        data, counts = convert_files(
+        bundle, counts = convert_files(
             list(files),
             producer,
             input_format=input_format,
@@ -267,7 +293,7 @@ def convert(
             pretty=pretty,
             validation=validation,
         )
-        write_atomically(output, data)
+        write_chunks_atomically(output, bundle.chunks())
     except OutputError as exc:
         fail([str(exc)])
     summary = ", ".join(f"{counts[k]} {k}" for k in MODEL_BY_KIND if counts[k]) or "no records"

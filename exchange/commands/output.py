@@ -15,6 +15,7 @@ import io
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -72,9 +73,13 @@ class AtomicOutput:
         self._buffer = os.fdopen(fd, "wb")
         return self
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         assert self._buffer is not None, "use AtomicOutput as a context manager"
         self._buffer.write(data)
+
+    def writelines(self, chunks: Iterable[bytes | memoryview]) -> None:
+        assert self._buffer is not None, "use AtomicOutput as a context manager"
+        self._buffer.writelines(chunks)
 
     def commit(self) -> None:
         """Make the output visible: flush to stdout, or rename over the target."""
@@ -113,6 +118,12 @@ class AtomicOutput:
 
 def write_atomically(target: str | Path, data: bytes) -> None:
     """Write ``data`` to ``target`` (or stdout for ``-``) in one atomic step."""
+    write_chunks_atomically(target, [data])
+
+
+def write_chunks_atomically(target: str | Path, chunks: Iterable[bytes | memoryview]) -> None:
+    """Write ``chunks`` one after another to ``target`` (or stdout) in one atomic step;
+    a large bundle is written from its pieces without first being joined."""
     with AtomicOutput(target) as out:
-        out.write(data)
+        out.writelines(chunks)
         out.commit()

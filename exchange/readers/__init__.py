@@ -16,7 +16,13 @@ Every problem is reported as ``<file>:<line>: <field>: <message>`` and a
 batch with any problem yields no records at all.
 """
 
-from exchange.readers.batch import LocatedRecord, read_detections, read_file_raw, read_records
+from exchange.readers.batch import (
+    LocatedRecord,
+    iter_detections,
+    read_detections,
+    read_file_raw,
+    read_records,
+)
 from exchange.readers.csv_layout import LAYOUTS, MODEL_BY_KIND, CsvLayout
 from exchange.readers.formats import FORMAT_NAMES, InputFormat, format_for
 from exchange.readers.raw import RawRecord
@@ -32,6 +38,7 @@ __all__ = [
     "RawRecord",
     "Record",
     "format_for",
+    "iter_detections",
     "read_detections",
     "read_file_raw",
     "read_records",

@@ -102,66 +102,94 @@ def read_detections(
     (kind and key) given twice in the batch: one run publishes one version of
     each record.
     """
+    return list(
+        iter_detections(
+            paths, input_format=input_format, kind=kind, max_errors=max_errors, progress=progress
+        )
+    )
+
+
+def iter_detections(
+    paths: Sequence[str | Path],
+    *,
+    input_format: InputFormat | str | None = None,
+    kind: str | None = None,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+    progress: Progress | None = None,
+) -> Iterator[LocatedRecord]:
+    """``read_detections`` one record at a time, so a caller can convert each record
+    while it is fresh and never hold the whole batch's records.
+
+    All or nothing still holds, but it is the caller's part: when any file or
+    record is bad the iterator raises ``InputErrors`` at its end (after every
+    error was collected), and everything it yielded must be thrown away. Once
+    an error is found no more records are yielded (they would only be thrown
+    away), but the rest is still read so that every error is reported.
+    """
     with paused_gc():
-        return _read_detections(paths, input_format, kind, max_errors, progress)
+        yield from _iter_detections(paths, input_format, kind, max_errors, progress)
 
 
-def _read_detections(
+def _iter_detections(
     paths: Sequence[str | Path],
     input_format: InputFormat | str | None,
     kind: str | None,
     max_errors: int,
     progress: Progress | None,
-) -> list[LocatedRecord]:
+) -> Iterator[LocatedRecord]:
     errors = ErrorCollector(max_errors)
-    located: list[LocatedRecord] = []
-    first_at: dict[tuple[str, str], LocatedRecord] = {}
+    first_at: dict[tuple[str, str], tuple[str, int]] = {}
     for path in paths:
         if errors.full:
             errors.truncated = True
             break
         file_errors = ErrorCollector(max_errors)
         raws = read_file_raw(path, file_errors, input_format=input_format, kind=kind)
-        for raw in raws:
+        count = len(raws)
+        raws.reverse()  # popped from the end, so each raw record is freed once validated
+        while raws:
+            raw = raws.pop()
             result = validate_raw(raw, kind)
             if isinstance(result, list):
                 file_errors.extend(result)
             else:
-                _add_unique(
-                    LocatedRecord(result, raw.file, raw.line), located, first_at, file_errors
-                )
+                item = LocatedRecord(result, raw.file, raw.line)
+                if _first_of_its_key(item, first_at, file_errors) and not (
+                    errors.errors or file_errors.errors
+                ):
+                    yield item
             if file_errors.full:
                 file_errors.truncated = True
                 break
         errors.extend(sorted(file_errors.errors, key=lambda e: e.line or 0))
         errors.truncated = errors.truncated or file_errors.truncated
         if progress is not None:
-            progress(len(raws))
+            progress(count)
     errors.raise_if_any()
-    return located
 
 
-def _add_unique(
+def _first_of_its_key(
     item: LocatedRecord,
-    located: list[LocatedRecord],
-    first_at: dict[tuple[str, str], LocatedRecord],
+    first_at: dict[tuple[str, str], tuple[str, int]],
     errors: ErrorCollector,
-) -> None:
+) -> bool:
+    """Whether ``item`` is the first record of its kind and key; if not, says so in ``errors``."""
     record = item.record
     identity = (record.kind, record_key(record))
-    earlier = first_at.setdefault(identity, item)
-    if earlier is item:
-        located.append(item)
-        return
+    where = (item.file, item.line)
+    earlier = first_at.setdefault(identity, where)
+    if earlier is where:
+        return True
     errors.add(
         InputError(
             item.file,
             item.line,
             _key_field(record),
             f"{record.kind} {identity[1]!r} appears twice in this batch "
-            f"(first at {earlier.file}:{earlier.line})",
+            f"(first at {earlier[0]}:{earlier[1]})",
         )
     )
+    return False
 
 
 def _key_field(record: Record) -> str:

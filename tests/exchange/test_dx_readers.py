@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from exchange.errors import InputErrors
-from exchange.readers import LAYOUTS, read_detections, read_records
+from exchange.readers import LAYOUTS, iter_detections, read_detections, read_records
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
 from tests.exchange.helpers import (
     cluster,
@@ -240,3 +240,28 @@ def test_a_field_given_twice_deep_in_a_long_jsonl_file_is_found(twice: str, tmp_
     lines[218] = lines[218].replace(twice, "}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert len(read_records([path])) == 250
+
+
+def test_iter_detections_yields_records_as_read_and_stops_at_the_first_error(
+    tmp_path: Path,
+) -> None:
+    """Streaming keeps all or nothing: records before the first bad one are yielded
+    (the caller throws them away), none after it, and every error is still reported."""
+    good = [ip_range(cidr=f"198.51.100.{i}/32") for i in range(4)]
+    bad = [ip_range(cidr="198.51.100.0/33"), ip_range(confidence=101, cidr="192.0.2.1/32")]
+    path = write_jsonl(tmp_path / "d.jsonl", [*good[:2], bad[0], *good[2:], bad[1]])
+    yielded = []
+    with pytest.raises(InputErrors) as caught:
+        for item in iter_detections([path]):
+            yielded.append((item.line, item.record.cidr))
+    assert yielded == [(1, "198.51.100.0/32"), (2, "198.51.100.1/32")]
+    lines = list(caught.value.lines())
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}:3: cidr:") and lines[1].startswith(f"{path}:6: confidence:")
+
+
+def test_iter_detections_of_a_clean_batch_is_read_detections(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", valid_batch())
+    streamed = [(item.file, item.line, item.record) for item in iter_detections([path])]
+    listed = [(item.file, item.line, item.record) for item in read_detections([path])]
+    assert streamed == listed and len(listed) == len(valid_batch())

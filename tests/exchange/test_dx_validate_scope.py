@@ -10,7 +10,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from exchange.cli import main
-from exchange.validate import FULL_VALIDATION_LIMIT
+from exchange.readers import read_records
+from exchange.validate import FULL_VALIDATION_LIMIT, ShapeSampler, sample_objects
+from mappings.convert import records_to_bundle
+from mappings.producer import Producer
 from tests.exchange.helpers import ip_range, valid_batch, write_jsonl
 
 PRODUCER = ["--producer-key", "lab-test.example", "--producer-name", "Lab Test"]
@@ -59,3 +62,17 @@ def test_validate_takes_only_the_documented_scopes(tmp_path: Path) -> None:
     code, stderr = _convert(records, tmp_path / "b.json", "--validate", "most")
     assert code == 2 and "'most' is not one of 'auto', 'full', 'sample', 'off'" in stderr
     assert not (tmp_path / "b.json").exists()
+
+
+def test_the_streaming_sampler_picks_what_sample_objects_picks(tmp_path: Path) -> None:
+    """``dx convert`` samples while it builds (in build order); the choice must be the
+    bundle-order one: per shape, the objects with the smallest ids."""
+    records = read_records([write_jsonl(tmp_path / "d.jsonl", _many_ranges(300))])
+    objects = records_to_bundle(records, Producer("lab-test.example", "Lab Test"))["objects"]
+    expected = sample_objects(objects)
+    assert 0 < len(expected) < len(objects)
+    for order in (objects, list(reversed(objects))):
+        sampler = ShapeSampler()
+        for obj in order:
+            sampler.offer(obj)
+        assert [o["id"] for o in sampler.objects()] == [o["id"] for o in expected]
