@@ -27,14 +27,13 @@ a sample above). docs/stix-mapping.md explains the decision.
 from __future__ import annotations
 
 import functools
-import heapq
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -48,6 +47,14 @@ from stix2validator.errors import (
     pretty_error,
 )
 
+from exchange.validation_scope import (
+    FULL_VALIDATION_LIMIT,
+    SAMPLE_PER_SHAPE,
+    ShapeSampler,
+    ValidationScope,
+    object_shape,
+    sample_objects,
+)
 from mappings import schemas_dir
 from mappings.validation_settings import DISABLED_CHECKS, RESTORED_CHECKS, STIX_VERSION
 
@@ -63,15 +70,6 @@ __all__ = [
     "validate_sample",
     "validator_options",
 ]
-
-ValidationScope = Literal["auto", "full", "sample"]
-
-FULL_VALIDATION_LIMIT: Final = 5_000
-"""``auto`` validates every object of bundles up to this many objects (about 550
-records, a few seconds on two cores) and a sample of larger ones."""
-
-SAMPLE_PER_SHAPE: Final = 25
-"""Objects validated per shape in ``sample`` scope (all of them for rarer shapes)."""
 
 POOL_THRESHOLD: Final = 2_000
 """Full validation of more objects than this is spread over the machine's cores."""
@@ -144,85 +142,6 @@ def validate_bundle(
     except (ValidationError, SchemaInvalidError, NoJSONFileFoundError) as exc:
         return ValidationReport(errors=[f"stix2-validator: {exc}"])
     return ValidationReport(errors=errors, checked=len(chosen), total=len(objects))
-
-
-def object_shape(obj: dict[str, Any]) -> tuple[Any, ...]:
-    """What decides which schemas and checks apply to an object, and how its code path
-    in ``mappings`` built it: type, extensions, pattern type, relationship type,
-    whether it is revoked. Objects of one shape differ only in values."""
-    # By ``repr``: a malformed object (a list where a string belongs) still has a
-    # hashable shape and reaches the validator, which reports it, instead of raising.
-    extensions = obj.get("extensions")
-    return (
-        repr(obj.get("type")),
-        tuple(sorted(map(str, extensions))) if isinstance(extensions, dict) else repr(extensions),
-        repr(obj.get("pattern_type")),
-        repr(obj.get("relationship_type")),
-        bool(obj.get("revoked")),
-    )
-
-
-def sample_objects(objects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The first ``SAMPLE_PER_SHAPE`` objects of each shape, in bundle order.
-
-    Deterministic (same bundle, same sample, same verdict); the exchange's ids
-    are UUIDv5 hashes and bundles are sorted by id, so the first objects of a
-    shape are a spread over the batch's records, not its first records.
-    """
-    taken: dict[tuple[Any, ...], int] = {}
-    chosen = []
-    for obj in objects:
-        shape = object_shape(obj)
-        count = taken.get(shape, 0)
-        if count < SAMPLE_PER_SHAPE:
-            taken[shape] = count + 1
-            chosen.append(obj)
-    return chosen
-
-
-class ShapeSampler:
-    """Picks, while a bundle is built object by object, what ``sample_objects`` would
-    pick from the finished bundle: per shape, the ``SAMPLE_PER_SHAPE`` smallest ids.
-
-    For a builder that never holds the whole bundle as dicts
-    (``mappings.canonical_bundle``). Each shape keeps a max-heap of its
-    smallest ids so far; ids are UUIDv5 hashes, so after the first few an
-    object rarely displaces one and most cost one shape and one comparison.
-    """
-
-    def __init__(self) -> None:
-        self._heaps: dict[tuple[Any, ...], list[tuple[_Descending, int, dict[str, Any]]]] = {}
-        self._offered = 0
-
-    def offer(self, obj: dict[str, Any]) -> None:
-        shape = object_shape(obj)
-        heap = self._heaps.get(shape)
-        if heap is None:
-            heap = self._heaps[shape] = []
-        object_id = obj["id"]
-        if len(heap) < SAMPLE_PER_SHAPE:
-            self._offered += 1
-            heapq.heappush(heap, (_Descending(object_id), self._offered, obj))
-        elif object_id < heap[0][0].value:
-            self._offered += 1
-            heapq.heapreplace(heap, (_Descending(object_id), self._offered, obj))
-
-    def objects(self) -> list[dict[str, Any]]:
-        """The chosen objects in bundle order (by id)."""
-        chosen = [entry[2] for heap in self._heaps.values() for entry in heap]
-        return sorted(chosen, key=lambda obj: obj["id"])
-
-
-class _Descending:
-    """An id ordered backwards, so ``heapq``'s min-heap keeps the largest id on top."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __lt__(self, other: _Descending) -> bool:
-        return self.value > other.value
 
 
 def validate_sample(bundle_id: str, objects: list[dict[str, Any]], total: int) -> ValidationReport:

@@ -20,12 +20,7 @@ from exchange.commands.terminal import fail, note, progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
 from exchange.readers import FORMAT_NAMES, MODEL_BY_KIND, LocatedRecord, iter_detections
 from exchange.readers.shared_networks import find_shared_overlaps, load_shared_networks
-from exchange.validate import (
-    FULL_VALIDATION_LIMIT,
-    ShapeSampler,
-    validate_bundle,
-    validate_sample,
-)
+from exchange.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler
 from mappings.canonical_bundle import CanonicalBundle, CanonicalBundleBuilder
 from mappings.convert import MappingError, collector_paused
 from mappings.producer import Producer
@@ -164,6 +159,10 @@ def _validate(
     bundle: CanonicalBundle, sampler: ShapeSampler | None, validation: str, max_errors: int
 ) -> None:
     """Run stix2-validator in the chosen scope; fail on any error, say what was skipped."""
+    # Imported here: loading the validator takes about a second, which every other
+    # dx command (and --help) would pay at start-up.
+    from exchange.validate import validate_bundle, validate_sample
+
     if validation == "off":
         note("warning: --validate off: the bundle was not checked with stix2-validator")
         return

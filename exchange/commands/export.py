@@ -33,7 +33,6 @@ from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore
 from exchange.feed.timestamps import parse_timestamp
 from exchange.lab_config import load_lab_config
-from exchange.validate import validate_bundle
 from mappings.convert import bundle_json
 from mappings.well_known import WELL_KNOWN_OBJECTS
 
@@ -195,6 +194,9 @@ def export(
                 result = export_from_server(
                     source, export_filter, all_versions=all_versions, follow_refs=follow_refs
                 )
+        # Imported here: loading the validator takes about a second at start-up.
+        from exchange.validate import validate_bundle
+
         report = validate_bundle(result.bundle)
         if not report.ok and not allow_invalid:
             fail(

@@ -22,7 +22,6 @@ import orjson
 from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
 from exchange.publish.envelopes import object_version
 from exchange.readers import read_detections
-from exchange.validate import validate_bundle
 from mappings.convert import MappingError, records_to_bundle
 from mappings.producer import Producer
 
@@ -65,6 +64,9 @@ def _stix_objects(path: Path) -> list[dict[str, Any]] | None:
 
 
 def _validated(objects: list[dict[str, Any]], where: str, max_errors: int) -> None:
+    # Imported here: loading the validator takes about a second at start-up.
+    from exchange.validate import validate_bundle
+
     report = validate_bundle({"type": "bundle", "id": _ANY_BUNDLE_ID, "objects": objects})
     if not report.ok:
         raise PublishInputError(

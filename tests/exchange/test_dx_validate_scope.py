@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from exchange.cli import main
 from exchange.readers import read_records
-from exchange.validate import FULL_VALIDATION_LIMIT, ShapeSampler, sample_objects
+from exchange.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler, sample_objects
 from mappings.convert import records_to_bundle
 from mappings.producer import Producer
 from tests.exchange.helpers import ip_range, valid_batch, write_jsonl
