@@ -1,4 +1,4 @@
-"""How many detection records per second ``dx convert`` reads, validates and converts.
+"""How many detection records per second ``dx convert`` reads, validates, converts and writes.
 
     python bench/convert_throughput.py                    # 100,000 records, JSON Lines
     python bench/convert_throughput.py --format csv --runs 5
@@ -7,22 +7,25 @@
 Generates a deterministic mixed batch (40% account clusters with six member
 hashes, 30% prompt fingerprints with exact/MinHash/SimHash values, 30% IP
 ranges, IPv4 and IPv6 from documentation space) into temporary files, then
-times, per run: reading + record validation (``exchange.readers``), building
-the bundle (``mappings.convert.records_to_bundle``) and serialising it
-(``bundle_json``). It prints each stage's median and the end-to-end records
-per second (target: >= 20,000/s).
+times, per run, ``dx convert``'s own pipeline in this process
+(``exchange.commands.convert.convert_files``: read, validate, convert and
+serialise record by record, then order the bundle) with ``--validate off`` and
+with the default ``--validate auto``, and the atomic write of the bundle. It
+prints medians and the end-to-end records per second (target: >= 20,000/s),
+then runs ``dx convert`` itself once as a command for its wall time and peak
+memory, and times the dict path (``read_records`` + ``records_to_bundle`` +
+``bundle_json``, which the publish path uses) for comparison.
 
-``dx convert`` also runs stix2-validator over the bundle before writing it
-(``exchange.validate``). That is timed separately: every object of a smaller
+The stix2-validator stage is timed on its own: every object of a smaller
 batch (``--validate-records``) serially and on a process pool, the library's
-own ``validate_instance`` on a few records for comparison
-(``--library-records``), and the per-shape sample that ``--validate auto``
-checks on the whole 100,000-record bundle.
+own ``validate_instance`` on a few records (``--library-records``), and the
+per-shape sample that ``--validate auto`` checks on the whole bundle.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import csv
 import hashlib
@@ -32,6 +35,7 @@ import os
 import pstats
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +46,8 @@ from typing import Any
 import orjson
 from stix2validator import validate_instance
 
+from exchange.commands.convert import convert_files
+from exchange.commands.output import write_chunks_atomically
 from exchange.privacy import ConsortiumKey, fingerprint_prompts
 from exchange.readers import LAYOUTS, read_records
 from exchange.validate import validate_bundle, validator_options
@@ -206,39 +212,68 @@ def timed(action: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-STAGES = ("read+validate", "records_to_bundle", "bundle_json")
+def pipeline_run(paths: list[Path], output: Path) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds of ``dx convert``'s pipeline: without and with validation,
+    and the write."""
+    stages = {}
+    with contextlib.redirect_stderr(io.StringIO()):  # what dx says about validation
+        wall, cpu, _ = timed(lambda: convert_files(paths, PRODUCER, validation="off"))
+        stages["convert (--validate off)"] = (wall, cpu)
+        wall, cpu, (bundle, _) = timed(lambda: convert_files(paths, PRODUCER, validation="auto"))
+        stages["convert (--validate auto)"] = (wall, cpu)
+    wall, cpu, _ = timed(lambda: write_chunks_atomically(output, bundle.chunks()))
+    stages["write (atomic, fsync)"] = (wall, cpu)
+    auto, write = stages["convert (--validate auto)"], stages["write (atomic, fsync)"]
+    stages["total (auto + write)"] = (auto[0] + write[0], auto[1] + write[1])
+    return stages
 
 
-def one_run(paths: list[Path]) -> tuple[dict[str, tuple[float, float]], int]:
-    """(wall, CPU) seconds per stage and in total, and the number of STIX objects."""
+def dict_path_run(paths: list[Path]) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds of the dict path's stages, and in total."""
     read_wall, read_cpu, records = timed(lambda: read_records(paths))
     build_wall, build_cpu, bundle = timed(lambda: records_to_bundle(records, PRODUCER))
     dump_wall, dump_cpu, data = timed(lambda: bundle_json(bundle))
     assert data.startswith(b"{")
-    stages = {
-        "read+validate": (read_wall, read_cpu),
+    return {
+        "read_records": (read_wall, read_cpu),
         "records_to_bundle": (build_wall, build_cpu),
         "bundle_json": (dump_wall, dump_cpu),
+        "total": (read_wall + build_wall + dump_wall, read_cpu + build_cpu + dump_cpu),
     }
-    stages["total"] = (read_wall + build_wall + dump_wall, read_cpu + build_cpu + dump_cpu)
-    return stages, len(bundle["objects"])
 
 
-def _report(runs: list[tuple[dict[str, tuple[float, float]], int]], count: int) -> None:
-    print(f"  {'stage':<18} {'wall s':>7} {'records/s':>10}   {'CPU s':>7} {'records/s':>10}")
-    for stage in (*STAGES, "total"):
-        wall = statistics.median(run[stage][0] for run, _ in runs)
-        cpu = statistics.median(run[stage][1] for run, _ in runs)
+def _report(runs: list[dict[str, tuple[float, float]]], count: int) -> float:
+    """Print each stage's medians; return the last stage's median wall seconds."""
+    print(f"    {'stage':<28} {'wall s':>7} {'records/s':>10}   {'CPU s':>7} {'records/s':>10}")
+    for stage in runs[0]:
+        wall = statistics.median(run[stage][0] for run in runs)
+        cpu = statistics.median(run[stage][1] for run in runs)
         print(
-            f"  {stage:<18} {wall:7.2f} {count / wall:>10,.0f}   {cpu:7.2f} {count / cpu:>10,.0f}"
+            f"    {stage:<28} {wall:7.2f} {count / wall:>10,.0f}   {cpu:7.2f} {count / cpu:>10,.0f}"
         )
-    wall_total = statistics.median(run["total"][0] for run, _ in runs)
-    rate = count / wall_total
-    verdict = "meets" if rate >= TARGET_PER_SECOND else "is BELOW"
-    print(
-        f"  {runs[0][1]:,} STIX objects; {rate:,.0f} records/s (wall) {verdict} the target "
-        f"of {TARGET_PER_SECOND:,}/s"
-    )
+    return statistics.median(run[stage][0] for run in runs)
+
+
+_REPORT_PEAK = """
+import resource, runpy, sys
+sys.argv = ["dx", *sys.argv[1:]]
+try:
+    runpy.run_module("exchange", run_name="__main__")
+finally:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+"""Runs dx and prints its own peak RSS (KiB) last on stderr. RUSAGE_CHILDREN would
+count the pages a forked child shares with this benchmark's large process."""
+
+
+def command_run(paths: list[Path], output: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of ``dx convert`` run as a command."""
+    command = [sys.executable, "-c", _REPORT_PEAK, "convert", *map(str, paths), "-o", str(output)]
+    command += ["--producer-key", PRODUCER.key, "--producer-name", PRODUCER.name]
+    started = time.perf_counter()
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    return wall, int(done.stderr.split()[-1]) * 1024
 
 
 def main() -> None:
@@ -268,16 +303,32 @@ def main() -> None:
     records = generate_records(args.records)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_inputs(records, args.format, Path(tmp))
+        output = Path(tmp) / "bundle.json"
         size = sum(p.stat().st_size for p in paths)
         print(
             f"{args.records:,} records ({args.format}, {size / 1e6:.1f} MB), "
             f"median of {args.runs} runs"
         )
-        _report([one_run(paths) for _ in range(args.runs)], args.records)
+        print("  dx convert's pipeline, in this process:")
+        wall = _report([pipeline_run(paths, output) for _ in range(args.runs)], args.records)
+        rate = args.records / wall
+        verdict = "meets" if rate >= TARGET_PER_SECOND else "is BELOW"
+        print(
+            f"    {len(orjson.loads(output.read_bytes())['objects']):,} STIX objects, "
+            f"{output.stat().st_size / 1e6:,.0f} MB; {rate:,.0f} records/s (wall) {verdict} "
+            f"the target of {TARGET_PER_SECOND:,}/s"
+        )
+        wall, peak = command_run(paths, output)
+        print(
+            f"  dx convert as a command (start-up included, --validate auto): {wall:.2f} s, "
+            f"{args.records / wall:,.0f} records/s, peak memory {peak / 2**20:,.0f} MiB"
+        )
+        print("  the dict path (publish), for comparison:")
+        _report([dict_path_run(paths) for _ in range(args.runs)], args.records)
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
-            one_run(paths)
+            pipeline_run(paths, output)
             profiler.disable()
             stats = pstats.Stats(profiler, stream=sys.stdout)
             stats.sort_stats("tottime").print_stats(25)
