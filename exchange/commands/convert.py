@@ -159,13 +159,13 @@ def _validate(
     bundle: CanonicalBundle, sampler: ShapeSampler | None, validation: str, max_errors: int
 ) -> None:
     """Run stix2-validator in the chosen scope; fail on any error, say what was skipped."""
+    if validation == "off":
+        note("warning: --validate off: the bundle was not checked with stix2-validator")
+        return
     # Imported here: loading the validator takes about a second, which every other
     # dx command (and --help) would pay at start-up.
     from exchange.validate import validate_bundle, validate_sample
 
-    if validation == "off":
-        note("warning: --validate off: the bundle was not checked with stix2-validator")
-        return
     whole = validation == "full" or (
         validation == "auto" and bundle.object_count <= FULL_VALIDATION_LIMIT
     )
