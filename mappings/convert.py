@@ -153,8 +153,8 @@ def bundle_id_of(producer: Producer, ids: Iterable[str], modified: Iterable[str]
 
     A UUIDv5 over the producer key and a digest of one ``"<id> <modified>\\n"``
     line per object, so it changes exactly when a version changes; objects
-    without ``modified`` contribute an empty one. The lines are joined by
-    itertools (C code): a million f-strings took a second.
+    without ``modified`` contribute an empty one. The ids and times come as two
+    iterables so the streaming builder need not pair them up in Python first.
     """
     lines = chain.from_iterable(zip(ids, repeat(" "), modified, repeat("\n")))
     digest = hashlib.sha256("".join(lines).encode()).hexdigest()
