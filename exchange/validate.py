@@ -52,6 +52,7 @@ from exchange.validation_scope import (
     SAMPLE_PER_SHAPE,
     ShapeSampler,
     ValidationScope,
+    is_plain_object,
     object_shape,
     sample_objects,
 )
@@ -144,14 +145,19 @@ def validate_bundle(
     return ValidationReport(errors=errors, checked=len(chosen), total=len(objects))
 
 
-def validate_sample(bundle_id: str, objects: list[dict[str, Any]], total: int) -> ValidationReport:
-    """Validate a bundle of ``total`` objects from its id and a sample of its objects
-    (``ShapeSampler``): the bundle envelope and every sampled object, as ``sample``
-    scope would."""
+def validate_sample(bundle_id: str, sampler: ShapeSampler, total: int) -> ValidationReport:
+    """Validate a bundle of ``total`` objects from its id and the sample a
+    ``ShapeSampler`` took while it was built: the envelope and every sampled
+    object, as ``sample`` scope would.
+
+    Only for bundles of plain objects (``sampler.plain``): for anything else
+    ``validate_bundle`` must see the whole bundle (the library checks it all).
+    """
+    if not sampler.plain:
+        raise ValueError("a sample cannot stand for a bundle with objects that are not plain")
+    objects = sampler.objects()
     instance = {"type": "bundle", "id": bundle_id, "objects": objects}
     try:
-        if not _fast_path_applies(objects):
-            return _library_report(instance)
         errors = _validate_bundle_objects(instance, objects, None)
     except (ValidationError, SchemaInvalidError, NoJSONFileFoundError) as exc:
         return ValidationReport(errors=[f"stix2-validator: {exc}"])
@@ -163,18 +169,7 @@ def validate_sample(bundle_id: str, objects: list[dict[str, Any]], total: int) -
 
 def _fast_path_applies(objects: Any) -> bool:
     """Bundles of plain STIX 2.1 objects; anything else goes to the library unchanged."""
-    if not isinstance(objects, list):
-        return False
-    for obj in objects:
-        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-            return False
-        if not isinstance(obj.get("type"), str) or obj["type"] == "observed-data":
-            return False
-        if "spec_version" in obj and obj["spec_version"] != STIX_VERSION:
-            return False
-        if not isinstance(obj.get("extensions", {}), dict):
-            return False
-    return True
+    return isinstance(objects, list) and all(map(is_plain_object, objects))
 
 
 def _library_report(instance: dict[str, Any]) -> ValidationReport:

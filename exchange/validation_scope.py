@@ -12,6 +12,8 @@ import heapq
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
+from mappings.validation_settings import STIX_VERSION
+
 ValidationScope = Literal["auto", "full", "sample"]
 
 FULL_VALIDATION_LIMIT: Final = 5_000
@@ -68,8 +70,11 @@ class ShapeSampler:
 
     def __init__(self) -> None:
         self._heaps: dict[tuple[Any, ...], list[tuple[_Descending, int, dict[str, Any]]]] = {}
-        self._shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._shapes: dict[tuple[Any, ...], tuple[tuple[Any, ...], bool]] = {}
         self._offered = 0
+        self.plain = True
+        """Whether every object offered so far is a plain STIX 2.1 object
+        (``is_plain_object``): only then may a sample stand for the bundle."""
 
     def offer(self, obj: dict[str, Any]) -> None:
         shape = self._shape(obj)
@@ -85,29 +90,55 @@ class ShapeSampler:
             heapq.heapreplace(heap, (_Descending(object_id), self._offered, obj))
 
     def _shape(self, obj: dict[str, Any]) -> tuple[Any, ...]:
-        """``object_shape(obj)``, memoised on the raw values it is made of: this runs
-        for each of ~900,000 objects, and ``object_shape``'s ``repr`` calls and sorting
-        tripled the cost of building the bundle's bytes."""
-        extensions = obj.get("extensions")
-        raw = (
-            obj.get("type"),
-            tuple(extensions) if type(extensions) is dict else repr(extensions),
-            obj.get("pattern_type"),
-            obj.get("relationship_type"),
-            obj.get("revoked"),
-        )
+        """``object_shape(obj)``, memoised on the raw values it and ``is_plain_object``
+        are made of: this runs for each of ~900,000 objects, and ``object_shape``'s
+        ``repr`` calls and sorting tripled the cost of building the bundle's bytes.
+
+        The memo key holds each value with its type (``1``, ``1.0`` and ``True``
+        are equal dict keys but different shapes), so it is never coarser than
+        ``object_shape``; it may be finer, which only costs another lookup."""
+        extensions = obj.get("extensions", _ABSENT)
+        if type(extensions) is dict and all(type(name) is str for name in extensions):
+            extension_names: Any = tuple(extensions)
+        else:
+            extension_names = repr(extensions)
+        raw = (extension_names, type(obj.get("id")))
+        for name in ("type", "pattern_type", "relationship_type", "revoked", "spec_version"):
+            value = obj.get(name, _ABSENT)
+            raw += (type(value), value)
         try:
-            shape = self._shapes.get(raw)
+            known = self._shapes.get(raw)
         except TypeError:  # an unhashable value where a string belongs: not memoised
-            return object_shape(obj)
-        if shape is None:
-            shape = self._shapes[raw] = object_shape(obj)
-        return shape
+            known = None
+            raw = None
+        if known is None:
+            known = (object_shape(obj), is_plain_object(obj))
+            if raw is not None:
+                self._shapes[raw] = known
+        if not known[1]:
+            self.plain = False
+        return known[0]
 
     def objects(self) -> list[dict[str, Any]]:
         """The chosen objects in bundle order (by id)."""
         chosen = [entry[2] for heap in self._heaps.values() for entry in heap]
         return sorted(chosen, key=lambda obj: obj["id"])
+
+
+_ABSENT: Final = object()
+"""Stands for a missing property, which is not the same shape as an explicit null."""
+
+
+def is_plain_object(obj: Any) -> bool:
+    """A plain STIX 2.1 object, which the exchange's compiled-schema validation handles
+    (``exchange.validate``); anything else goes to stix2-validator's own pipeline."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        return False
+    if not isinstance(obj.get("type"), str) or obj["type"] == "observed-data":
+        return False
+    if "spec_version" in obj and obj["spec_version"] != STIX_VERSION:
+        return False
+    return isinstance(obj.get("extensions", {}), dict)
 
 
 class _Descending:

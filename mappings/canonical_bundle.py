@@ -94,7 +94,7 @@ class CanonicalBundleBuilder:
     """Serialises a batch's objects as its records are added; ``finish`` orders them.
 
     ``add`` raises ``MappingError`` for a record whose kind and key repeat an
-    earlier one. One builder per batch; ``finish`` once.
+    earlier one. One builder per batch; ``finish`` once, and nothing after it.
     """
 
     def __init__(
@@ -107,14 +107,17 @@ class CanonicalBundleBuilder:
         self._buffer = bytearray()
         self._entries: list[tuple[str, str, int, int]] = []
         """(id, modified, start, end) of each object in ``_buffer``, in the order built."""
+        self._finished = False
 
     def add(self, record: Record) -> None:
         """Convert and serialise one record. Pause the garbage collector around a loop
         of these (``collector_paused``, or ``add_all``): done here for each record,
         pausing and resuming cost as much as converting the smaller records."""
+        self._check_open()
         self._serialise(self._batch.add(record))
 
     def add_all(self, records: Iterable[Record]) -> None:
+        self._check_open()
         with collector_paused():
             add = self._batch.add
             for record in records:
@@ -122,6 +125,8 @@ class CanonicalBundleBuilder:
 
     def finish(self) -> CanonicalBundle:
         """Every object sorted by id, and the bundle id over their versions."""
+        self._check_open()
+        self._finished = True
         with collector_paused():
             self._serialise(self._batch.finish())
             entries = self._entries
@@ -132,6 +137,11 @@ class CanonicalBundleBuilder:
             spans = list(map(itemgetter(2, 3), entries))
             self._entries = []
             return CanonicalBundle(bundle_id, self._buffer, spans, self._pretty)
+
+    def _check_open(self) -> None:
+        """A finished bundle shares this builder's buffer: it takes no more records."""
+        if self._finished:
+            raise RuntimeError("this bundle is finished; start a new CanonicalBundleBuilder")
 
     def _serialise(self, objects: list[dict[str, Any]]) -> None:
         dumps, observe, buffer, append = (

@@ -47,8 +47,11 @@ from mappings.well_known import (
 )
 
 __all__ = [
+    "BatchConverter",
     "MappingError",
+    "bundle_id_of",
     "bundle_json",
+    "collector_paused",
     "objects_to_records",
     "objects_to_records_by_producer",
     "records_to_bundle",

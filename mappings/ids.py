@@ -95,7 +95,9 @@ def single_property_observable_id(stix_type: str, name: str, value: str) -> str:
 
 
 def canonical_json(fields: Mapping[str, str | int]) -> str:
-    """RFC 8785 canonical JSON of a flat object of strings and integers.
+    """RFC 8785 canonical JSON of a flat object of strings and integers, for the
+    properties SCO ids use: ASCII names (RFC 8785 sorts by UTF-16 units, the same
+    order for ASCII) and integers below 2**53 (AS numbers, at most 2**32).
 
     Sorted keys, no whitespace. This runs for every observable of a batch
     (a quarter million per 100,000 records), so the common case is cheap:
@@ -117,5 +119,5 @@ def canonical_json(fields: Mapping[str, str | int]) -> str:
 
 def _json_string(value: str) -> str:
     if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
-        return f'"{value}"'
+        return '"' + value + '"'  # not an f-string: a str subclass may format differently
     return json.dumps(value, ensure_ascii=False)

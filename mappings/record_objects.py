@@ -25,7 +25,6 @@ extensions (names and schemas in ``mappings/data``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Final
 
 from mappings import patterns
@@ -48,15 +47,17 @@ from mappings.names import (
     SIGNATURE_PATTERN_VERSION,
 )
 from mappings.producer import Producer
-from mappings.records import AccountCluster, FingerprintValue, IpRange, PromptFingerprint
+from mappings.records import (
+    DEFAULT_RANGE_LIFETIME,
+    AccountCluster,
+    FingerprintValue,
+    IpRange,
+    PromptFingerprint,
+)
 from mappings.shared_objects import SharedObjects
 from mappings.timestamps import stix_timestamp
 from mappings.vocab import to_stix_term
 from mappings.well_known import TLP_MARKING_IDS
-
-DEFAULT_RANGE_LIFETIME: Final = timedelta(days=14)
-"""valid_until of a range indicator whose record gives none: last_seen + 14 days.
-Proxy ranges rotate; a stale block hurts the benign users who inherit the address."""
 
 CLUSTER_KIND: Final = "account-cluster"
 FINGERPRINT_KIND: Final = "prompt-fingerprint"

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -94,7 +94,10 @@ def _utc(value: datetime) -> datetime:
     """Refuse naive times (their zone is a guess) and normalise to UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp needs a time zone, e.g. 2026-05-01T12:00:00Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-02:00 is after year 9999 in UTC
+        raise ValueError("timestamp is out of range once converted to UTC") from None
 
 
 def _producer_key(value: str) -> str:
@@ -260,6 +263,13 @@ class PromptFingerprint(_Lifecycle):
     benign_fp_rate: Annotated[float, Field(ge=0, le=1)]
 
 
+DEFAULT_RANGE_LIFETIME: Final = timedelta(days=14)
+"""valid_until of a range indicator whose record gives none: last_seen + 14 days.
+Proxy ranges rotate; a stale block hurts the benign users who inherit the address."""
+
+_LATEST_FOR_DEFAULT_EXPIRY: Final = datetime.max.replace(tzinfo=UTC) - DEFAULT_RANGE_LIFETIME
+
+
 def _canonical_cidr(value: str) -> str:
     """Parse a CIDR strictly (host bits must be zero) and return its canonical text."""
     if "/" not in value:
@@ -294,6 +304,11 @@ class IpRange(_Lifecycle):
         if self.valid_until is not None and self.valid_until <= self.first_seen:
             # STIX: an indicator's valid_until must be later than valid_from (first_seen).
             raise ValueError("valid_until must be after first_seen")
+        if self.valid_until is None and self.last_seen > _LATEST_FOR_DEFAULT_EXPIRY:
+            raise ValueError(
+                "last_seen is too late for the default expiry (last_seen + 14 days would "
+                "pass year 9999); give valid_until"
+            )
         return self
 
     @property

@@ -115,8 +115,8 @@ def convert_files(
     or ``off``; what a sample left unchecked is said on stderr.
 
     Each record is converted and serialised as soon as it is validated (see
-    ``mappings.canonical_bundle``), so a large batch is never held as records
-    or dicts; if any input turns out bad, what was built is thrown away.
+    ``mappings.canonical_bundle``), so a large batch's objects are held as bytes,
+    not dicts; if any input turns out bad, what was built is thrown away.
 
     Exits (status 1, one line per error) on any input or validation problem;
     this is the command's whole pipeline minus the writing, so the sample
@@ -139,7 +139,7 @@ def convert_files(
             ):
                 record = item.record
                 counts[record.kind] += 1
-                if record.kind == "ip-range":
+                if shared_networks is not None and record.kind == "ip-range":
                     ranges.append(item)
                 builder.add(record)
         except InputErrors as exc:
@@ -171,8 +171,10 @@ def _validate(
     )
     if whole or sampler is None:
         report = validate_bundle(bundle.data, scope="full")
+    elif not sampler.plain:  # never from the mappings; then the library sees it all
+        report = validate_bundle(bundle.data, scope="sample")
     else:
-        report = validate_sample(bundle.bundle_id, sampler.objects(), bundle.object_count)
+        report = validate_sample(bundle.bundle_id, sampler, bundle.object_count)
     if not report.ok:
         fail(f"bundle: STIX validation: {error}" for error in report.errors[:max_errors])
     if report.checked < report.total:

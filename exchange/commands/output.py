@@ -74,12 +74,16 @@ class AtomicOutput:
         return self
 
     def write(self, data: bytes | memoryview) -> None:
-        assert self._buffer is not None, "use AtomicOutput as a context manager"
-        self._buffer.write(data)
+        self.writelines([data])
 
     def writelines(self, chunks: Iterable[bytes | memoryview]) -> None:
+        """Write ``chunks`` in order; a full disk or a file size limit is an
+        ``OutputError`` naming the target (the temporary file is then removed)."""
         assert self._buffer is not None, "use AtomicOutput as a context manager"
-        self._buffer.writelines(chunks)
+        try:
+            self._buffer.writelines(chunks)
+        except OSError as exc:
+            raise OutputError(f"{self.target}: cannot write: {exc.strerror or exc}") from None
 
     def commit(self) -> None:
         """Make the output visible: flush to stdout, or rename over the target."""

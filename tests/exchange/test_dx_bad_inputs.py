@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +174,17 @@ CASES: dict[str, Case] = {
     "time-without-zone": Case(
         lambda t: [write_jsonl(t / "d.jsonl", [ip_range(updated="2026-05-01T00:00:00")])],
         lambda p: [f"{p[0]}:1: updated: timestamp needs a time zone, e.g. 2026-05-01T12:00:00Z"],
+    ),
+    "time-too-late-for-the-default-expiry": Case(
+        lambda t: [write_jsonl(t / "d.jsonl", [ip_range(last_seen="9999-12-30T00:00:00Z")])],
+        lambda p: [
+            f"{p[0]}:1: last_seen: last_seen is too late for the default expiry (last_seen + "
+            "14 days would pass year 9999); give valid_until"
+        ],
+    ),
+    "time-past-year-9999-in-utc": Case(
+        lambda t: [write_jsonl(t / "d.jsonl", [ip_range(valid_until="9999-12-31T23:00:00-02:00")])],
+        lambda p: [f"{p[0]}:1: valid_until: timestamp is out of range once converted to UTC"],
     ),
     "unknown-kind": Case(
         lambda t: [write_jsonl(t / "d.jsonl", [ip_range(kind="domain")])],
@@ -450,3 +463,29 @@ def test_bad_producer_config_is_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [f"{config}: producer.name: required non-empty string"]
+
+
+def test_a_failed_write_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    """A file size limit (as a full disk would) stops the write: one line naming the
+    output, exit 1, no bundle and no temporary file left behind."""
+    records = write_jsonl(tmp_path / "d.jsonl", [cluster(), fingerprint(), ip_range()])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    output = out_dir / "bundle.json"
+    limited = (
+        "import resource, signal, sys;"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000));"
+        "sys.argv = ['dx', *sys.argv[1:]];"
+        "from exchange.cli import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", limited, "convert", str(records), *PRODUCER, "-o", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"{output}: cannot write: File too large"]
+    assert list(out_dir.iterdir()) == []

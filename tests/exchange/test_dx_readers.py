@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 from pathlib import Path
@@ -265,3 +266,14 @@ def test_iter_detections_of_a_clean_batch_is_read_detections(tmp_path: Path) -> 
     streamed = [(item.file, item.line, item.record) for item in iter_detections([path])]
     listed = [(item.file, item.line, item.record) for item in read_detections([path])]
     assert streamed == listed and len(listed) == len(valid_batch())
+
+
+def test_iter_detections_leaves_the_garbage_collector_alone(tmp_path: Path) -> None:
+    """A caller that stops early must not be left with the collector paused."""
+    path = write_jsonl(tmp_path / "d.jsonl", valid_batch())
+    assert gc.isenabled()
+    records = iter_detections([path])
+    next(records)
+    assert gc.isenabled()
+    read_detections([path])
+    assert gc.isenabled()

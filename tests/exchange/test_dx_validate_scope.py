@@ -7,10 +7,12 @@ import ipaddress
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from exchange.cli import main
 from exchange.readers import read_records
+from exchange.validate import validate_bundle, validate_sample
 from exchange.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler, sample_objects
 from mappings.convert import records_to_bundle
 from mappings.producer import Producer
@@ -76,3 +78,36 @@ def test_the_streaming_sampler_picks_what_sample_objects_picks(tmp_path: Path) -
         for obj in order:
             sampler.offer(obj)
         assert [o["id"] for o in sampler.objects()] == [o["id"] for o in expected]
+
+
+def test_the_sampler_tells_apart_values_that_only_compare_equal() -> None:
+    """``1``, ``1.0`` and ``True`` are one dict key but three shapes for ``sample_objects``."""
+    odd = [{"id": f"x--{i:03d}", "type": (1, 1.0, True)[i % 3]} for i in range(90)]
+    odd += [
+        {"id": f"y--{i:03d}", "type": "x", "extensions": {(1, True)[i % 2]: {}}} for i in range(60)
+    ]
+    sampler = ShapeSampler()
+    for obj in odd:
+        sampler.offer(obj)
+    assert sampler.objects() == sample_objects(odd)
+    assert len(sampler.objects()) == 125
+    assert not sampler.plain
+
+
+def test_a_sample_stands_for_a_bundle_only_of_plain_objects(tmp_path: Path) -> None:
+    """One STIX 2.0 object anywhere sends the whole bundle to the library, which
+    checks it all; ``validate_sample`` refuses to speak for such a bundle."""
+    records = read_records([write_jsonl(tmp_path / "d.jsonl", _many_ranges(40))])
+    bundle = records_to_bundle(records, Producer("lab-test.example", "Lab Test"))
+    sampler = ShapeSampler()
+    for obj in bundle["objects"]:
+        sampler.offer(obj)
+    report = validate_sample(bundle["id"], sampler, len(bundle["objects"]))
+    assert report.ok and report.checked < report.total == len(bundle["objects"])
+    bundle["objects"][-1]["spec_version"] = "2.0"
+    sampler.offer(bundle["objects"][-1])
+    assert not sampler.plain
+    with pytest.raises(ValueError, match="not plain"):
+        validate_sample(bundle["id"], sampler, len(bundle["objects"]))
+    whole = validate_bundle(bundle, scope="sample")
+    assert not whole.ok and whole.checked == whole.total == len(bundle["objects"])

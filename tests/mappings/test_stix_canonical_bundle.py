@@ -101,3 +101,15 @@ def test_a_repeated_record_key_is_refused() -> None:
         MappingError, match=re.escape("a second ip-range with key '198.51.100.0/24'")
     ):
         builder.add(factories.ip_range(confidence=10))
+
+
+def test_a_finished_builder_takes_nothing_more() -> None:
+    """The bundle shares the builder's buffer: a second finish or a late record would
+    change or break it, so both are refused."""
+    builder = CanonicalBundleBuilder(factories.LAB_A)
+    builder.add(factories.ip_range())
+    bundle = builder.finish()
+    for late in (lambda: builder.add(factories.cluster()), builder.finish):
+        with pytest.raises(RuntimeError, match="finished"):
+            late()
+    assert orjson.loads(bundle.data)["id"] == bundle.bundle_id
