@@ -97,15 +97,29 @@ class ShapeSampler:
         The memo key holds each value with its type (``1``, ``1.0`` and ``True``
         are equal dict keys but different shapes), so it is never coarser than
         ``object_shape``; it may be finer, which only costs another lookup."""
-        extensions = obj.get("extensions", _ABSENT)
-        if type(extensions) is dict and all(type(name) is str for name in extensions):
-            extension_names: Any = tuple(extensions)
+        get = obj.get
+        extensions = get("extensions", _ABSENT)
+        if type(extensions) is dict:
+            names = tuple(extensions)
+            extension_key: Any = (names, *map(type, names))
         else:
-            extension_names = repr(extensions)
-        raw = (extension_names, type(obj.get("id")))
-        for name in ("type", "pattern_type", "relationship_type", "revoked", "spec_version"):
-            value = obj.get(name, _ABSENT)
-            raw += (type(value), value)
+            extension_key = repr(extensions)
+        kind, pattern, relationship = get("type"), get("pattern_type"), get("relationship_type")
+        revoked, version = get("revoked", _ABSENT), get("spec_version", _ABSENT)
+        raw = (
+            extension_key,
+            type(get("id")),
+            kind,
+            pattern,
+            relationship,
+            revoked,
+            version,
+            type(kind),
+            type(pattern),
+            type(relationship),
+            type(revoked),
+            type(version),
+        )
         try:
             known = self._shapes.get(raw)
         except TypeError:  # an unhashable value where a string belongs: not memoised
