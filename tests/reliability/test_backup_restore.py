@@ -140,7 +140,7 @@ def _spawn_publisher(base_url: str, key: str, tmp_path: Path) -> tuple[subproces
             [
                 *(sys.executable, "-m", "tests.reliability.crash_publisher"),
                 *("--collection-url", f"{base_url}/exchange/collections/{BUSY}/"),
-                *("--user", LAB_A[0], "--password", key, "--identity", LAB_A[1]),
+                *("--user", LAB_A[0], f"--password={key}", "--identity", LAB_A[1]),
                 *("--out", str(out), "--stop-file", str(stop), "--seed", "5"),
             ],
             cwd=REPO,

@@ -165,7 +165,7 @@ def test_sigkilled_server_loses_nothing_acknowledged_and_tears_no_post(tmp_path,
         children = [
             _spawn(
                 "tests.reliability.crash_publisher",
-                *("--collection-url", collection_url, "--user", pid, "--password", keys[pid]),
+                *("--collection-url", collection_url, "--user", pid, f"--password={keys[pid]}"),
                 *("--identity", ident, "--out", str(out), "--stop-file", str(stop_publishers)),
                 *("--seed", str(SEED * 100 + index)),
                 log=tmp_path / f"publisher-{pid}.log",
@@ -176,7 +176,7 @@ def test_sigkilled_server_loses_nothing_acknowledged_and_tears_no_post(tmp_path,
         ]
         poller = _spawn(
             "tests.reliability.crash_poller",
-            *("--collection-url", collection_url, "--user", POLLER, "--password", keys[POLLER]),
+            *("--collection-url", collection_url, "--user", POLLER, f"--password={keys[POLLER]}"),
             *("--out", str(poller_out), "--stop-file", str(stop_poller)),
             log=tmp_path / "poller.log",
         )
