@@ -118,16 +118,6 @@ def iter_detections(
     is not paused here, because a caller that stopped iterating would leave it
     paused for as long as it kept the iterator.
     """
-    yield from _iter_detections(paths, input_format, kind, max_errors, progress)
-
-
-def _iter_detections(
-    paths: Sequence[str | Path],
-    input_format: InputFormat | str | None,
-    kind: str | None,
-    max_errors: int,
-    progress: Progress | None,
-) -> Iterator[LocatedRecord]:
     errors = ErrorCollector(max_errors)
     first_at: dict[tuple[str, str], tuple[str, int]] = {}
     for path in paths:
