@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from exchange.commands.failures import DxGroup
 from server.config import (
     DEFAULT_CONFIG_PATH,
     ConfigError,
@@ -126,7 +127,7 @@ def _print_status(label: str, status: StatusRecord) -> None:
         _say(f"{label}: refused {failure.id or '(no id)'} {failure.version}: {failure.message}")
 
 
-@click.group("server")
+@click.group("server", cls=DxGroup)
 def server() -> None:
     """Create, administer and run the TAXII 2.1 exchange server.
 

@@ -33,6 +33,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exchange.errors import DxError
+
 MIN_SECRET_BYTES = 32
 """A shorter secret could be brute-forced from published hashes; 32 bytes = 256 bits."""
 
@@ -51,7 +53,7 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _KEY_FILE_FIELDS = frozenset({"key_id", "secret_b64"})
 
 
-class KeyFileError(ValueError):
+class KeyFileError(DxError, ValueError):
     """A key file is missing or malformed; the message is one line naming file and field."""
 
 
