@@ -34,6 +34,10 @@ class OutputError(DxError):
     """The output cannot be written; the message is one line naming the path."""
 
 
+class OutputExists(OutputError):
+    """An ``exclusive`` write found the target already there (it is left as it was)."""
+
+
 def is_stdout(target: str | Path) -> bool:
     return str(target) == STDOUT
 
@@ -82,11 +86,16 @@ class AtomicOutput:
     discards everything written; the target is never created or truncated.
     ``mode`` sets the file's permissions (e.g. 0o600 for secrets); by default
     a replaced file keeps its mode and a new one gets the umask's.
+    ``exclusive`` never replaces an existing file (``OutputExists``): the
+    complete file appears under its name with one hard link, or not at all.
     """
 
-    def __init__(self, target: str | Path, *, mode: int | None = None) -> None:
+    def __init__(
+        self, target: str | Path, *, mode: int | None = None, exclusive: bool = False
+    ) -> None:
         self.target = str(target)
         self._mode = mode
+        self._exclusive = exclusive
         self._buffer: IO[bytes] | None = None
         self._temp_path: Path | None = None
         self._committed = False
@@ -137,7 +146,13 @@ class AtomicOutput:
             else:
                 mode = path.stat().st_mode & 0o777 if path.exists() else _new_file_mode()
             os.chmod(self._temp_path, mode)
-            os.replace(self._temp_path, path)
+            if self._exclusive:
+                os.link(self._temp_path, path)  # fails if the name exists, atomically
+                self._temp_path.unlink()
+            else:
+                os.replace(self._temp_path, path)
+        except FileExistsError:
+            raise OutputExists(f"{self.target}: already exists") from None
         except OSError as exc:
             raise _cannot_write(self.target, exc) from None
         self._committed = True
@@ -156,16 +171,22 @@ class AtomicOutput:
                 self._temp_path.unlink()
 
 
-def write_atomically(target: str | Path, data: bytes, *, mode: int | None = None) -> None:
+def write_atomically(
+    target: str | Path, data: bytes, *, mode: int | None = None, exclusive: bool = False
+) -> None:
     """Write ``data`` to ``target`` (or stdout for ``-``) in one atomic step."""
-    write_chunks_atomically(target, [data], mode=mode)
+    write_chunks_atomically(target, [data], mode=mode, exclusive=exclusive)
 
 
 def write_chunks_atomically(
-    target: str | Path, chunks: Iterable[bytes | memoryview], *, mode: int | None = None
+    target: str | Path,
+    chunks: Iterable[bytes | memoryview],
+    *,
+    mode: int | None = None,
+    exclusive: bool = False,
 ) -> None:
     """Write ``chunks`` one after another to ``target`` (or stdout) in one atomic step;
     a large bundle is written from its pieces without first being joined."""
-    with AtomicOutput(target, mode=mode) as out:
+    with AtomicOutput(target, mode=mode, exclusive=exclusive) as out:
         out.writelines(chunks)
         out.commit()

@@ -56,6 +56,7 @@ __all__ = [
 
 Record = AccountCluster | PromptFingerprint | IpRange
 
+
 def records_to_objects(records: Iterable[Record], producer: Producer) -> list[dict[str, Any]]:
     """All STIX objects for ``records``, sorted by id: the lab's identity, each
     record's objects, the shared ones, and the well-known objects they reference.

@@ -46,6 +46,7 @@ _TLP_RANK = {level: rank for rank, level in enumerate(TLP_ORDER)}
 TECHNIQUES_FOR_EVERY_CAMPAIGN = ("AML.T0040", "AML.T0024.002", "AML.T0005")
 """Every distillation campaign queries the API, extracts the model and trains a proxy."""
 
+
 @dataclass(slots=True)
 class Contributions:
     """Least restrictive TLP and latest update over the records that share an object."""

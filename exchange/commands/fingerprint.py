@@ -276,7 +276,6 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-
 _EXAMPLE = """
 \b
 Examples:

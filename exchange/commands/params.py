@@ -6,7 +6,8 @@ A bad value is a usage error click reports itself (``Error: Invalid value for
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import click
@@ -36,3 +37,43 @@ class TimeParam(click.ParamType):
 
 
 TIME = TimeParam()
+
+
+_DURATION = re.compile(r"(\d+)([smhd])", re.ASCII)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class SinceParam(TimeParam):
+    """A starting point: a time (as ``TIME``), a date (its midnight, UTC) or a
+    duration ago (``30m``, ``24h``, ``7d``); an aware UTC datetime."""
+
+    name = "SINCE"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        duration = _DURATION.fullmatch(text)
+        if duration is not None:
+            seconds = int(duration[1]) * _UNIT_SECONDS[duration[2]]
+            return datetime.now(UTC) - timedelta(seconds=seconds)
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        try:
+            return parse_time(text)
+        except ValueError:
+            self.fail(
+                f"{value!r} is neither a duration (30m, 24h, 7d), a date nor a time "
+                "such as 2026-05-01T12:00:00Z",
+                param,
+                ctx,
+            )
+
+
+SINCE = SinceParam()

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from exchange.atomic import AtomicOutput, OutputError, write_atomically, write_chunks_atomically
+from exchange.atomic import (
+    AtomicOutput,
+    OutputError,
+    OutputExists,
+    write_atomically,
+    write_chunks_atomically,
+)
 from exchange.cli import main
 from tests.exchange.helpers import cluster, ip_range, write_jsonl
 
@@ -92,3 +98,15 @@ def test_convert_dash_o_writes_the_same_bytes_to_stdout(tmp_path: Path, monkeypa
     assert to_stdout.exit_code == 0, to_stdout.output
     assert to_stdout.stdout_bytes == (tmp_path / "b.json").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "d.jsonl"]
+
+
+def test_an_exclusive_write_never_replaces_and_leaves_nothing(tmp_path: Path) -> None:
+    """Key files are created this way: the whole file appears, or the old one stays."""
+    target = tmp_path / "key.json"
+    write_atomically(target, b"first", mode=0o600, exclusive=True)
+    assert target.read_bytes() == b"first"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    with pytest.raises(OutputExists, match="already exists"):
+        write_atomically(target, b"second", exclusive=True)
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["key.json"]

@@ -487,5 +487,7 @@ def test_a_failed_write_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 1
-    assert done.stderr.splitlines() == [f"dx convert: error: {output}: cannot write: File too large"]
+    assert done.stderr.splitlines() == [
+        f"dx convert: error: {output}: cannot write: File too large"
+    ]
     assert list(out_dir.iterdir()) == []
