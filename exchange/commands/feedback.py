@@ -49,7 +49,6 @@ def _producer(config: LabConfig, command: str) -> Producer:
     producer = config.producer_identity()
     if producer is None:
         fail(command, f"{config.source}: producer: feedback needs a [producer] table (key, name)")
-        raise AssertionError  # unreachable: fail() exits
     return producer
 
 

@@ -40,6 +40,7 @@ from server.store.backup import FORMATS as BACKUP_FORMATS
 from server.store.backup import backup as backup_database
 from server.store.backup import restore as restore_database
 from server.store.errors import StoreError
+from server.store.timestamps import format_timestamp_us
 from server.store.types import ApiRootInfo, CollectionInfo, StatusRecord, Tlp
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -566,7 +567,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _iso(at_us: int) -> str:
-    return datetime.fromtimestamp(at_us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_timestamp_us(at_us)
 
 
 @server.command("audit")
