@@ -41,7 +41,8 @@ def resolve_producer(config: Path | None, key: str | None, name: str | None) -> 
     try:
         return Producer(key=key, name=name)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--producer-key/--producer-name") from None
+        hint = "'--producer-key'/'--producer-name'"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 def _check_shared(

@@ -56,12 +56,12 @@ def _filter(
         try:
             tlp = parse_tlp(max_tlp)
         except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--max-tlp") from None
+            raise click.BadParameter(str(error), param_hint="'--max-tlp'") from None
     window = (since, until)
     if since and until and since > until:
         raise click.BadParameter(
             f"--since {stix_timestamp(since)} is after --until {stix_timestamp(until)}",
-            param_hint="--since/--until",
+            param_hint="'--since'/'--until'",
         )
     return ExportFilter(
         types=frozenset(_split(types)),
@@ -228,7 +228,7 @@ def _store_collections(collections: tuple[str, ...]) -> list[str] | None:
             ids.append(str(uuid.UUID(ref)))
         except ValueError:
             raise click.BadParameter(
-                f"{ref!r}: with --from-store give the collection id", param_hint="--collection"
+                f"{ref!r}: with --from-store give the collection id", param_hint="'--collection'"
             ) from None
     return ids
 

@@ -282,7 +282,7 @@ def pseudonymise_command(
     phone number, prints FILE:LINE: COLUMN: MESSAGE, exits 1 and writes nothing.
     """
     if len({spec.column for spec in columns}) != len(columns):
-        raise click.BadParameter("a column is named twice", param_hint="--column")
+        raise click.BadParameter("a column is named twice", param_hint="'--column'")
     with command_errors("pseudonymise"):
         check_output_target(output)
         key = load_key(key_file)
