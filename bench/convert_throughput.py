@@ -47,8 +47,8 @@ from typing import Any
 import orjson
 from stix2validator import validate_instance
 
+from exchange.atomic import write_chunks_atomically
 from exchange.commands.convert import convert_files
-from exchange.commands.output import write_chunks_atomically
 from exchange.privacy import ConsortiumKey, fingerprint_prompts
 from exchange.readers import LAYOUTS, read_records
 from exchange.validate import validate_bundle, validator_options

@@ -13,6 +13,7 @@ import click
 from exchange.commands.act import act
 from exchange.commands.convert import convert
 from exchange.commands.export import export
+from exchange.commands.failures import DxGroup
 from exchange.commands.feedback import feedback
 from exchange.commands.fingerprint import fingerprint
 from exchange.commands.match import match
@@ -30,6 +31,8 @@ def _version() -> str:
 
 
 @click.group(
+    "dx",
+    cls=DxGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Run `dx COMMAND --help` for a command's options and an example.",
 )

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from exchange.atomic import write_atomically
 from exchange.lab_config import load_lab_config
 
 
@@ -24,11 +25,7 @@ def _toml_string(value: str) -> str:
 
 def _write_private(path: Path, text: str) -> None:
     """Write ``text`` readable by the owner only, replacing any earlier file."""
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    write_atomically(path, text.encode("utf-8"), mode=0o600)
 
 
 def demo_lab_config_text(

@@ -1,4 +1,9 @@
-"""Input errors phrased the one way every lab-side command reports them.
+"""How the lab side fails: one base exception, its exit codes, and input errors.
+
+Every expected failure of a ``dx`` command is a ``DxError``: its message is
+the whole story (no traceback), and it carries the exit status a cron job or
+a shell script branches on (see ``EXIT_*`` below and "Errors and exit
+statuses" in docs/formats.md). ``exchange.commands.failures`` prints them.
 
 A detection pipeline's operator fixes bad input from the error message alone,
 usually by opening the file in an editor at the line shown, so every problem
@@ -17,6 +22,34 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_ERRORS = 20
 """How many errors a command reports before it stops looking for more."""
+
+EXIT_FAILED = 1
+"""Bad input, config, key, store or output, or a refusal: fix something, then run again."""
+EXIT_USAGE = 2
+"""The command line itself is wrong (click reports it, option values included)."""
+EXIT_UNAVAILABLE = 3
+"""The exchange stayed unreachable or overloaded through every retry: try again later."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (128 + SIGINT, as shells report it)."""
+
+
+class DxError(Exception):
+    """An expected failure of a lab-side operation, phrased as one line a user can act on.
+
+    Subclasses set ``exit_code``; the message names the file, option or
+    object concerned. The command line prints ``dx COMMAND: error: MESSAGE``.
+    """
+
+    exit_code: int = EXIT_FAILED
+
+    def lines(self) -> Iterator[str]:
+        """The lines to print, without the ``dx COMMAND: error:`` prefix: one per
+        message given (``DxError(first, second)`` reports two problems)."""
+        for message in self.args or ("failed",):
+            yield _one_line(str(message))
+
+    located: bool = False
+    """True when each line already starts with its place (``FILE:LINE: FIELD``)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -49,12 +82,15 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-class InputErrors(Exception):
+class InputErrors(DxError):
     """Raised when input is refused; carries every collected error, in input order.
 
     ``truncated`` says more problems may exist beyond the reported cap, so the
-    user knows a clean second run is not guaranteed.
+    user knows a clean second run is not guaranteed. Each line starts with its
+    place, the way compilers report errors, so editors and CI logs jump to it.
     """
+
+    located = True
 
     def __init__(self, errors: Iterable[InputError], *, truncated: bool = False) -> None:
         self.errors: list[InputError] = list(errors)

@@ -32,11 +32,11 @@ from taxii2client.v21 import Collection
 from exchange.errors import DEFAULT_MAX_ERRORS, ErrorCollector, InputError
 from exchange.feed.client import TaxiiSession
 from exchange.feed.store import FeedStore, StoredVersion
-from exchange.feed.timestamps import parse_timestamp
 from exchange.readers.text import UnreadableInput, display_name, read_text
 from mappings.feedback import DEFAULT_FEEDBACK_TLP, opinion_id, sighting_object
 from mappings.producer import Producer
 from mappings.records import Tlp
+from mappings.timestamps import parse_stix_timestamp
 
 _REQUIRED_MATCH_FIELDS = ("object_id", "seen_at", "rule", "file", "line")
 
@@ -71,7 +71,7 @@ def _match_line(record: Any) -> MatchLine:
     if not isinstance(object_id, str) or "--" not in object_id:
         raise _BadMatch("object_id", "must be a STIX id")
     try:
-        seen_at = parse_timestamp(record["seen_at"])
+        seen_at = parse_stix_timestamp(record["seen_at"])
     except (ValueError, TypeError):
         raise _BadMatch(
             "seen_at", "must be a STIX timestamp such as 2026-05-01T12:00:00Z"
@@ -189,7 +189,7 @@ def latest_opinion(
     latest = [obj for obj in objects if isinstance(obj, dict) and obj.get("id") == wanted]
     if not latest:
         return None
-    return max(latest, key=lambda obj: parse_timestamp(str(obj.get("modified"))))
+    return max(latest, key=lambda obj: parse_stix_timestamp(str(obj.get("modified"))))
 
 
 # -- the producer's view -------------------------------------------------------

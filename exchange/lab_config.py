@@ -6,6 +6,11 @@ and local state live. Keeping them in one validated file means a cron job and
 an analyst's shell run with identical settings, and secrets can stay out of
 command lines (the API key may come from a file or the environment instead).
 
+This module is the one way the lab's TOML is read: ``load_lab_config`` for a
+full ``lab.toml``, ``load_producer`` for ``dx convert --producer-config``
+(a file with just the ``[producer]`` table, or a whole ``lab.toml``), both on
+``read_toml`` and the same validation and error lines.
+
 Example ``lab.toml``::
 
     [server]
@@ -29,14 +34,19 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from exchange.errors import DxError
+from mappings.producer import Producer
 
 API_KEY_ENV = "DX_API_KEY"
 
+_M = TypeVar("_M", bound=BaseModel)
 
-class LabConfigError(ValueError):
+
+class LabConfigError(DxError, ValueError):
     """A lab config problem, phrased as one line a user can act on."""
 
 
@@ -54,9 +64,26 @@ class ServerSection(_Section):
     verify_tls: bool | str = True
 
 
+_NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
 class ProducerSection(_Section):
-    key: str
-    name: str
+    key: _NonEmpty
+    name: _NonEmpty
+
+    def producer(self, source: Path | str | None) -> Producer:
+        """The producer identity these settings name; LabConfigError when it is not valid."""
+        try:
+            return Producer(self.key, self.name)
+        except ValueError as exc:
+            raise LabConfigError(f"{source or 'lab config'}: producer: {exc}") from None
+
+
+class _ProducerOnly(BaseModel):
+    """A producer config file: the ``[producer]`` table; other tables are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    producer: ProducerSection
 
 
 class LocalSection(_Section):
@@ -91,6 +118,10 @@ class LabConfig(_Section):
             "server.api_key_file or server.api_key"
         )
 
+    def producer_identity(self) -> Producer | None:
+        """The lab's producer from its ``[producer]`` table, if the config has one."""
+        return None if self.producer is None else self.producer.producer(self.source)
+
     def _resolve(self, path: Path) -> Path:
         """Paths in the file are relative to the file, so a config can move with its data."""
         if path.is_absolute() or self.source is None:
@@ -111,19 +142,48 @@ class LabConfig(_Section):
         return None if key_file is None else self._resolve(key_file)
 
 
-def load_lab_config(path: str | Path) -> LabConfig:
-    """Read and validate a lab config; every problem becomes one LabConfigError line."""
-    path = Path(path)
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The tables of a TOML file; every problem becomes one LabConfigError line."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise LabConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise LabConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise LabConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise LabConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+_MESSAGES = {
+    "missing": "required",
+    "extra_forbidden": "unknown field",
+    "string_too_short": "required non-empty string",
+}
+
+
+def _validated(model: type[_M], raw: dict[str, Any], path: Path) -> _M:
+    """``raw`` as ``model``; the first problem becomes ``FILE: FIELD: MESSAGE``."""
     try:
-        config = LabConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise LabConfigError(f"{path}: {field}: {first['msg']}") from None
+        message = _MESSAGES.get(first["type"], first["msg"])
+        raise LabConfigError(f"{path}: {field}: {message}") from None
+
+
+def load_lab_config(path: str | Path) -> LabConfig:
+    """Read and validate a lab config; every problem becomes one LabConfigError line."""
+    path = Path(path)
+    config = _validated(LabConfig, read_toml(path), path)
     return config.model_copy(update={"source": path.resolve()})
+
+
+def load_producer(path: str | Path) -> Producer:
+    """The producer named by the ``[producer]`` table (key, name) of a TOML file.
+
+    A full lab config works too: other tables are ignored, so one file can
+    serve every lab-side command.
+    """
+    path = Path(path)
+    return _validated(_ProducerOnly, read_toml(path), path).producer.producer(path)

@@ -27,16 +27,12 @@ import orjson
 from mappings.from_stix import MappingError, objects_to_records, objects_to_records_by_producer
 from mappings.ids import authored_id
 from mappings.names import (
-    EXT_ACCOUNT_CLUSTER,
-    EXT_FINGERPRINT_INDICATOR,
-    EXT_IP_RANGE_INDICATOR,
-    EXT_KEYED_IDENTIFIER,
-    EXT_PROMPT_FINGERPRINT,
     EXT_TLP2,
 )
 from mappings.producer import Producer
+from mappings.record_kinds import RECORD_KINDS
 from mappings.record_objects import RecordWriter
-from mappings.records import AccountCluster, IpRange, PromptFingerprint, record_key
+from mappings.records import AccountCluster, IpRange, PromptFingerprint
 from mappings.shared_objects import SharedObjects
 from mappings.well_known import (
     PROJECT_IDENTITY_ID,
@@ -59,12 +55,6 @@ __all__ = [
 ]
 
 Record = AccountCluster | PromptFingerprint | IpRange
-
-_EXTENSIONS_BY_KIND = {
-    "account-cluster": (EXT_ACCOUNT_CLUSTER, EXT_KEYED_IDENTIFIER),
-    "prompt-fingerprint": (EXT_FINGERPRINT_INDICATOR, EXT_PROMPT_FINGERPRINT),
-    "ip-range": (EXT_IP_RANGE_INDICATOR,),
-}
 
 
 def records_to_objects(records: Iterable[Record], producer: Producer) -> list[dict[str, Any]]:
@@ -126,7 +116,10 @@ class BatchConverter:
         """The objects ``record`` owns; raises ``MappingError`` for a repeated key."""
         index = self._count
         self._count += 1
-        identity = (record.kind, record_key(record))
+        kind = RECORD_KINDS.get(getattr(record, "kind", None))  # type: ignore[arg-type]
+        if kind is None or not isinstance(record, kind.model):
+            raise MappingError(f"record {index}: not a detection record ({type(record).__name__})")
+        identity = (kind.name, kind.key(record))
         if identity in self._seen:
             raise MappingError(
                 f"record {index}: a second {record.kind} with key {identity[1]!r} in one batch"
@@ -134,13 +127,7 @@ class BatchConverter:
         self._seen.add(identity)
         self._kinds.add(record.kind)
         self._tlps.add(record.tlp)
-        if isinstance(record, AccountCluster):
-            return self._writer.cluster(record)
-        if isinstance(record, PromptFingerprint):
-            return self._writer.fingerprint(record)
-        if isinstance(record, IpRange):
-            return self._writer.ip_range(record)
-        raise MappingError(f"record {index}: not a detection record ({type(record).__name__})")
+        return kind.to_stix(self._writer, record)
 
     def finish(self) -> list[dict[str, Any]]:
         """The identity, shared and well-known objects, once every record is added."""
@@ -214,7 +201,7 @@ def _referenced_well_known(
 ) -> list[dict[str, Any]]:
     ids: set[str] = {PROJECT_IDENTITY_ID}
     for kind in kinds:
-        ids.update(_EXTENSIONS_BY_KIND[kind])
+        ids.update(RECORD_KINDS[kind].extensions)
     if tlps:
         ids.add(EXT_TLP2)
         ids.add(TLP_CREATOR_ID)  # created_by_ref of the TLP 2.0 extension definition

@@ -35,7 +35,8 @@ from mappings.names import (
     EXT_KEYED_IDENTIFIER,
     SIGNATURE_PATTERN_TYPE,
 )
-from mappings.records import AccountCluster, IpRange, PromptFingerprint, record_key
+from mappings.record_kinds import RECORD_KINDS, record_key
+from mappings.records import AccountCluster, IpRange, PromptFingerprint
 from mappings.timestamps import parse_stix_timestamp
 from mappings.vocab import from_stix_term
 from mappings.well_known import TLP_LEVEL_BY_MARKING
@@ -44,7 +45,6 @@ Record = AccountCluster | PromptFingerprint | IpRange
 
 _NO_VERSION = datetime(1, 1, 1, tzinfo=UTC)
 """The version of an object without ``modified`` (an SCO): older than any real one."""
-_KIND_ORDER = {"account-cluster": 0, "prompt-fingerprint": 1, "ip-range": 2}
 _PER_FINGERPRINT = frozenset({"position", "algorithm", "key_id", "parameters"})
 
 
@@ -97,8 +97,9 @@ def objects_to_records_by_producer(
     for (producer, _), indicators in fingerprint_groups.items():
         with _reported(indicators[0]["id"], on_error):
             records[producer].append(_fingerprint(indicators))
+    order = {name: position for position, name in enumerate(RECORD_KINDS)}
     for producer_records in records.values():
-        producer_records.sort(key=lambda r: (_KIND_ORDER[r.kind], record_key(r)))
+        producer_records.sort(key=lambda r: (order[r.kind], record_key(r)))
     return dict(records)
 
 

@@ -59,9 +59,10 @@ from mappings.timestamps import stix_timestamp
 from mappings.vocab import to_stix_term
 from mappings.well_known import TLP_MARKING_IDS
 
-CLUSTER_KIND: Final = "account-cluster"
-FINGERPRINT_KIND: Final = "prompt-fingerprint"
-RANGE_KIND: Final = "ip-range"
+# The kinds' names as their models declare them (they enter the ids' derivation).
+CLUSTER_KIND: Final = str(AccountCluster.model_fields["kind"].default)
+FINGERPRINT_KIND: Final = str(PromptFingerprint.model_fields["kind"].default)
+RANGE_KIND: Final = str(IpRange.model_fields["kind"].default)
 
 
 def range_indicator_id(producer: Producer, cidr: str) -> str:

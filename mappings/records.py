@@ -10,7 +10,9 @@ here, not hoped for downstream), and every value is range-checked.
 Each record carries ``updated`` (the producer's version time, which becomes the
 STIX ``modified``) and ``withdrawn`` (a false positive taken back, which becomes
 ``revoked: true``). The producer-scoped id (``cluster_id``, ``fingerprint_id``,
-``cidr``) is the stable key from which STIX ids are derived.
+``cidr``) is the stable key from which STIX ids are derived; which field that
+is, and everything else the exchange needs to know of a kind, is declared in
+``mappings.record_kinds``.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-RECORD_KINDS = ("account-cluster", "prompt-fingerprint", "ip-range")
 
 Tlp = Literal["clear", "green", "amber", "amber+strict", "red"]
 DEFAULT_TLP: Tlp = "amber"
@@ -314,17 +314,3 @@ class IpRange(_Lifecycle):
     @property
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(self.cidr)
-
-
-DetectionRecord = Annotated[
-    AccountCluster | PromptFingerprint | IpRange, Field(discriminator="kind")
-]
-
-
-def record_key(record: AccountCluster | PromptFingerprint | IpRange) -> str:
-    """The producer-scoped stable key of a record, whatever its kind."""
-    if isinstance(record, AccountCluster):
-        return record.cluster_id
-    if isinstance(record, PromptFingerprint):
-        return record.fingerprint_id
-    return record.cidr

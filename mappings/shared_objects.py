@@ -29,6 +29,7 @@ from typing import Any
 
 from mappings.ids import authored_id
 from mappings.producer import Producer
+from mappings.record_kinds import RECORD_KINDS
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
 from mappings.timestamps import stix_timestamp
 from mappings.well_known import (
@@ -44,13 +45,6 @@ _TLP_RANK = {level: rank for rank, level in enumerate(TLP_ORDER)}
 
 TECHNIQUES_FOR_EVERY_CAMPAIGN = ("AML.T0040", "AML.T0024.002", "AML.T0005")
 """Every distillation campaign queries the API, extracts the model and trains a proxy."""
-
-TECHNIQUES_BY_KIND = {
-    "account-cluster": "AML.T0021",
-    "prompt-fingerprint": "AML.T0065",
-    "ip-range": "AML.T0008.005",
-}
-"""What each kind of detection is evidence of."""
 
 
 @dataclass(slots=True)
@@ -193,7 +187,7 @@ class SharedObjects:
             for technique in TECHNIQUES_FOR_EVERY_CAMPAIGN:
                 uses[(key, technique)] = contributions
         for (key, kind), contributions in self._by_campaign_kind.items():
-            uses[(key, TECHNIQUES_BY_KIND[kind])] = contributions
+            uses[(key, RECORD_KINDS[kind].technique)] = contributions
         return uses
 
     def _authored(self, stix_type: str, object_id: str, c: Contributions) -> dict[str, Any]:

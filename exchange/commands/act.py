@@ -13,26 +13,16 @@ from pathlib import Path
 
 import click
 
+from exchange.commands.failures import DxCommand, command_errors
+from exchange.commands.params import TIME
 from exchange.feed.artifacts import DEFAULT_BLOCK_ACTIONS, write_artifacts
-from exchange.feed.cli_errors import fail, one_line_errors
 from exchange.feed.current import current_feed, normalise_action
 from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore
-from exchange.feed.timestamps import parse_timestamp
 from exchange.lab_config import load_lab_config
 
 
-def _instant(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        fail("act", f"--at: {value!r} is not a timestamp like 2026-05-01T12:00:00Z")
-        raise  # unreachable: fail() exits
-
-
-@click.command("act")
+@click.command("act", cls=DxCommand)
 @click.option(
     "--config",
     "config_path",
@@ -64,6 +54,7 @@ def _instant(value: str | None) -> datetime:
 @click.option(
     "--at",
     "at_time",
+    type=TIME,
     default=None,
     help="Judge expiry (valid_until) at this instant instead of now (STIX timestamp).",
 )
@@ -73,15 +64,15 @@ def act(
     out_dir: Path | None,
     block_actions: str,
     min_confidence: int,
-    at_time: str | None,
+    at_time: datetime | None,
     quiet: bool,
 ) -> None:
     """Write blocklists, the account-hash watchlist and the fingerprint set from the local store."""
     log = JsonLog(quiet=quiet)
-    with one_line_errors("act"):
+    with command_errors("act"):
         config = load_lab_config(config_path)
         actions = sorted({normalise_action(a) for a in block_actions.split(",") if a.strip()})
-        now = _instant(at_time)
+        now = at_time or datetime.now(UTC)
         target = out_dir or config.artifacts_dir
         with FeedStore(config.store_path) as store:
             feed = current_feed(store.current_objects(), now)

@@ -9,15 +9,16 @@ exits 1 with nothing written, so a pipeline can never publish half a batch.
 
 from __future__ import annotations
 
-import tomllib
 from collections import Counter
 from pathlib import Path
 
 import click
 
-from exchange.commands.output import OutputError, check_output_target, write_chunks_atomically
-from exchange.commands.terminal import fail, note, progress_bar
-from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
+from exchange.atomic import check_output_target, write_chunks_atomically
+from exchange.commands.failures import DxCommand, command_errors
+from exchange.commands.terminal import note, progress_bar
+from exchange.errors import DEFAULT_MAX_ERRORS, DxError, InputErrors
+from exchange.lab_config import load_producer
 from exchange.readers import FORMAT_NAMES, MODEL_BY_KIND, LocatedRecord, iter_detections
 from exchange.readers.shared_networks import find_shared_overlaps, load_shared_networks
 from exchange.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler
@@ -28,47 +29,11 @@ from mappings.producer import Producer
 SHARED_NETWORKS_ENV = "DX_SHARED_NETWORKS"
 
 
-class ProducerConfigError(ValueError):
-    """The producer config file is unusable; one line naming the file and field."""
-
-
-def load_producer_config(path: str | Path) -> tuple[str, str]:
-    """``(key, name)`` from the ``[producer]`` table of a TOML file.
-
-    A full lab config (``lab.toml``) works too: other tables are ignored, so
-    one file can serve every lab-side command.
-    """
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProducerConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ProducerConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProducerConfigError(f"{path}: not valid TOML: {exc}") from None
-    section = data.get("producer")
-    if not isinstance(section, dict):
-        raise ProducerConfigError(f"{path}: producer: missing [producer] table with key and name")
-    unknown = sorted(set(section) - {"key", "name"})
-    if unknown:
-        raise ProducerConfigError(f"{path}: producer.{unknown[0]}: unknown field")
-    values = []
-    for field in ("key", "name"):
-        value = section.get(field)
-        if not isinstance(value, str) or not value.strip():
-            raise ProducerConfigError(f"{path}: producer.{field}: required non-empty string")
-        values.append(value.strip())
-    return values[0], values[1]
-
-
 def resolve_producer(config: Path | None, key: str | None, name: str | None) -> Producer:
     """The producer from ``--producer-config`` and/or the explicit options (which win)."""
     if config is not None:
-        try:
-            config_key, config_name = load_producer_config(config)
-        except ProducerConfigError as exc:
-            fail([str(exc)])
-        key, name = key or config_key, name or config_name
+        configured = load_producer(config)
+        key, name = key or configured.key, name or configured.name
     if not key or not name:
         raise click.UsageError(
             "say who publishes: --producer-key and --producer-name, or --producer-config FILE"
@@ -76,7 +41,8 @@ def resolve_producer(config: Path | None, key: str | None, name: str | None) -> 
     try:
         return Producer(key=key, name=name)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--producer-key/--producer-name") from None
+        hint = "'--producer-key'/'--producer-name'"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 def _check_shared(
@@ -84,15 +50,12 @@ def _check_shared(
 ) -> None:
     if shared_file is None:
         return
-    try:
-        shared = load_shared_networks(shared_file)
-    except InputErrors as exc:
-        fail(exc.lines())
+    shared = load_shared_networks(shared_file)
     overlaps = find_shared_overlaps(ranges, shared)
     if not overlaps:
         return
     if not allow_shared:
-        fail(str(overlap.error(refused=True)) for overlap in overlaps)
+        raise InputErrors(overlap.error(refused=True) for overlap in overlaps)
     for overlap in overlaps:
         note(f"warning: {overlap.error(refused=False)}")
 
@@ -118,7 +81,7 @@ def convert_files(
     ``mappings.canonical_bundle``), so a large batch's objects are held as bytes,
     not dicts; if any input turns out bad, what was built is thrown away.
 
-    Exits (status 1, one line per error) on any input or validation problem;
+    Raises ``DxError`` (``InputErrors`` for bad records) on any input or validation problem;
     this is the command's whole pipeline minus the writing, so the sample
     generator and the tests produce bundles exactly as ``dx convert`` does.
     """
@@ -142,10 +105,8 @@ def convert_files(
                 if shared_networks is not None and record.kind == "ip-range":
                     ranges.append(item)
                 builder.add(record)
-        except InputErrors as exc:
-            fail(exc.lines())
         except MappingError as exc:
-            fail([f"convert: {exc}"])
+            raise DxError(str(exc)) from None
     _check_shared(ranges, shared_networks, allow_shared)
     bundle = builder.finish()
     _validate(bundle, sampler, validation, max_errors)
@@ -176,7 +137,8 @@ def _validate(
     else:
         report = validate_sample(bundle.bundle_id, sampler, bundle.object_count)
     if not report.ok:
-        fail(f"bundle: STIX validation: {error}" for error in report.errors[:max_errors])
+        shown = report.errors[:max_errors]
+        raise DxError(*(f"bundle: STIX validation: {error}" for error in shown))
     if report.checked < report.total:
         note(
             f"stix2-validator checked a sample of {report.checked:,} of {report.total:,} "
@@ -198,6 +160,7 @@ Examples:
 
 @click.command(
     "convert",
+    cls=DxCommand,
     epilog=_EXAMPLE,
     short_help="Convert detection records (JSON, JSONL, CSV) to a STIX 2.1 bundle.",
 )
@@ -280,8 +243,8 @@ def convert(
     of each shape of object in a large one (--validate). Same input,
     byte-identical output.
     """
-    producer = resolve_producer(producer_config, producer_key, producer_name)
-    try:
+    with command_errors("convert"):
+        producer = resolve_producer(producer_config, producer_key, producer_name)
         check_output_target(output)
         bundle, counts = convert_files(
             list(files),
@@ -295,7 +258,5 @@ def convert(
             validation=validation,
         )
         write_chunks_atomically(output, bundle.chunks())
-    except OutputError as exc:
-        fail([str(exc)])
     summary = ", ".join(f"{counts[k]} {k}" for k in MODEL_BY_KIND if counts[k]) or "no records"
     note(f"{output}: bundle of {summary} from {producer.key}")

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import click
 
-from exchange.feed.atomic import write_atomically
-from exchange.feed.cli_errors import fail, one_line_errors
+from exchange.atomic import check_output_target, write_atomically
+from exchange.commands.failures import DxCommand, command_errors, fail
+from exchange.commands.params import TIME
 from exchange.feed.client import TaxiiSession
 from exchange.feed.export import (
     ExportResult,
@@ -31,9 +32,9 @@ from exchange.feed.export import (
 from exchange.feed.export_filters import ExportFilter, parse_tlp, resolve_producers
 from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore
-from exchange.feed.timestamps import parse_timestamp
 from exchange.lab_config import load_lab_config
 from mappings.convert import bundle_json
+from mappings.timestamps import stix_timestamp
 from mappings.well_known import WELL_KNOWN_OBJECTS
 
 
@@ -42,20 +43,10 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _timestamp(option: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        fail("export", f"{option}: {value!r} is not a timestamp like 2026-05-01T00:00:00Z")
-        raise  # unreachable: fail() exits
-
-
 def _filter(
     types: tuple[str, ...],
-    since: str | None,
-    until: str | None,
+    since: datetime | None,
+    until: datetime | None,
     min_confidence: int | None,
     max_tlp: str | None,
     include_revoked: bool,
@@ -65,10 +56,13 @@ def _filter(
         try:
             tlp = parse_tlp(max_tlp)
         except ValueError as error:
-            fail("export", f"--max-tlp: {error}")
-    window = (_timestamp("--since", since), _timestamp("--until", until))
-    if window[0] and window[1] and window[0] > window[1]:
-        fail("export", f"--since {since} is after --until {until}")
+            raise click.BadParameter(str(error), param_hint="'--max-tlp'") from None
+    window = (since, until)
+    if since and until and since > until:
+        raise click.BadParameter(
+            f"--since {stix_timestamp(since)} is after --until {stix_timestamp(until)}",
+            param_hint="'--since'/'--until'",
+        )
     return ExportFilter(
         types=frozenset(_split(types)),
         since=window[0],
@@ -91,7 +85,7 @@ def _with_producers(
     return replace(export_filter, producers=ids)
 
 
-@click.command("export")
+@click.command("export", cls=DxCommand)
 @click.option(
     "--from-store",
     "store_config",
@@ -112,8 +106,12 @@ def _with_producers(
     "server: default server.collections.",
 )
 @click.option("--type", "types", multiple=True, help="STIX type to select (repeatable, or a,b).")
-@click.option("--since", default=None, help="Versions modified at or after (STIX timestamp).")
-@click.option("--until", default=None, help="Versions modified at or before (STIX timestamp).")
+@click.option(
+    "--since", type=TIME, default=None, help="Versions modified at or after (STIX timestamp)."
+)
+@click.option(
+    "--until", type=TIME, default=None, help="Versions modified at or before (STIX timestamp)."
+)
 @click.option(
     "--producer",
     "producers",
@@ -139,7 +137,7 @@ def _with_producers(
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Bundle file to write.",
+    help="Bundle file to write; - writes it to standard output.",
 )
 @click.option("--quiet", is_flag=True, help="No summary log line.")
 def export(
@@ -147,8 +145,8 @@ def export(
     server_config: Path | None,
     collections: tuple[str, ...],
     types: tuple[str, ...],
-    since: str | None,
-    until: str | None,
+    since: datetime | None,
+    until: datetime | None,
     producers: tuple[str, ...],
     min_confidence: int | None,
     max_tlp: str | None,
@@ -162,8 +160,11 @@ def export(
     """Export a filtered STIX bundle from the local store or from the server."""
     log = JsonLog(quiet=quiet)
     if (store_config is None) == (server_config is None):
-        fail("export", "give exactly one of --from-store LAB_TOML or --from-server LAB_TOML")
-    with one_line_errors("export"):
+        raise click.UsageError(
+            "give exactly one of --from-store LAB_TOML or --from-server LAB_TOML"
+        )
+    with command_errors("export"):
+        check_output_target(output)
         export_filter = _filter(types, since, until, min_confidence, max_tlp, include_revoked)
         wanted_producers = _split(producers)
         result: ExportResult
@@ -226,7 +227,9 @@ def _store_collections(collections: tuple[str, ...]) -> list[str] | None:
         try:
             ids.append(str(uuid.UUID(ref)))
         except ValueError:
-            fail("export", f"--collection: {ref!r}: with --from-store give the collection id")
+            raise click.BadParameter(
+                f"{ref!r}: with --from-store give the collection id", param_hint="'--collection'"
+            ) from None
     return ids
 
 

@@ -22,13 +22,12 @@ from typing import Any
 import click
 import orjson
 
-from exchange.commands.publish import lab_producer, print_report, target_collection
-from exchange.errors import InputErrors
-from exchange.feed.cli_errors import fail, one_line_errors
+from exchange.commands.failures import DxGroup, command_errors, fail
+from exchange.commands.publish import print_report, target_collection
+from exchange.errors import EXIT_FAILED
 from exchange.feed.client import RetryPolicy, TaxiiSession
 from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore
-from exchange.feed.timestamps import parse_timestamp
 from exchange.feedback import (
     feedback_on_own_objects,
     latest_opinion,
@@ -40,17 +39,16 @@ from exchange.lab_config import LabConfig, load_lab_config
 from exchange.publish import Publisher
 from mappings.feedback import DEFAULT_FEEDBACK_TLP, OPINIONS, feedback_objects, opinion_object
 from mappings.producer import Producer
+from mappings.timestamps import parse_stix_timestamp
 from mappings.well_known import TLP_MARKING_IDS
 
-EXIT_REFUSED = 1
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 def _producer(config: LabConfig, command: str) -> Producer:
-    producer = lab_producer(config)
+    producer = config.producer_identity()
     if producer is None:
         fail(command, f"{config.source}: producer: feedback needs a [producer] table (key, name)")
-        raise AssertionError  # unreachable: fail() exits
     return producer
 
 
@@ -116,7 +114,7 @@ def _publish(
     report = Publisher(session).publish(collection, objects)
     print_report(command, report, as_json)
     if not report.ok:
-        sys.exit(EXIT_REFUSED)
+        sys.exit(EXIT_FAILED)
 
 
 _EXAMPLE = """
@@ -130,7 +128,7 @@ Examples:
 """
 
 
-@click.group("feedback", epilog=_EXAMPLE)
+@click.group("feedback", cls=DxGroup, epilog=_EXAMPLE)
 def feedback() -> None:
     """Sightings and opinions: tell producers what you saw and what you think."""
 
@@ -160,15 +158,10 @@ def sighting(
     publishes nothing new.
     """
     command = "feedback sighting"
-    with one_line_errors(command):
+    with command_errors(command):
         config = load_lab_config(config_path)
         producer = _producer(config, command)
-        try:
-            matches = read_matches(matches_file)
-        except InputErrors as exc:
-            for line in exc.lines():
-                click.echo(line, err=True)
-            sys.exit(EXIT_REFUSED)
+        matches = read_matches(matches_file)
         plan = sightings_from_matches(matches, producer, tlp=tlp)  # type: ignore[arg-type]
         if plan.own_objects_skipped:
             click.echo(
@@ -234,7 +227,7 @@ def opinion_command(
     one publishes nothing.
     """
     command = "feedback opinion"
-    with one_line_errors(command):
+    with command_errors(command):
         config = load_lab_config(config_path)
         producer = _producer(config, command)
         with FeedStore(config.store_path) as store:
@@ -254,8 +247,8 @@ def opinion_command(
             now = _now()
             created, modified = now, now
             if existing is not None:
-                created = parse_timestamp(str(existing["created"]))
-                previous = parse_timestamp(str(existing["modified"]))
+                created = parse_stix_timestamp(str(existing["created"]))
+                previous = parse_stix_timestamp(str(existing["modified"]))
                 modified = max(now, previous + timedelta(milliseconds=1))
             try:
                 obj = opinion_object(
@@ -288,7 +281,7 @@ def opinion_command(
 def show(config_path: Path, as_json: bool) -> None:
     """List who sighted this lab's objects and who agrees or disagrees (local store)."""
     command = "feedback show"
-    with one_line_errors(command):
+    with command_errors(command):
         config = load_lab_config(config_path)
         producer = _producer(config, command)
         with FeedStore(config.store_path) as store:

@@ -29,12 +29,13 @@ from typing import Annotated, Any, get_args
 import click
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from exchange.commands.output import OutputError, check_output_target, write_atomically
-from exchange.commands.terminal import fail, note, progress_bar
+from exchange.atomic import check_output_target, write_atomically
+from exchange.commands.failures import DxCommand, command_errors
+from exchange.commands.params import TIME
+from exchange.commands.terminal import note, progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS, ErrorCollector, InputError, InputErrors
 from exchange.privacy import (
     ConsortiumKey,
-    KeyFileError,
     fingerprint_template_set,
     load_key,
     normalise_prompt,
@@ -271,36 +272,9 @@ def records_jsonl(records: Sequence[BaseModel]) -> bytes:
     return "".join(line + "\n" for line in lines).encode("utf-8")
 
 
-def load_key_or_fail(path: Path | None) -> ConsortiumKey:
-    """The consortium key from ``--key-file`` or ``$DX_CONSORTIUM_KEY_FILE``, else exit 1."""
-    try:
-        return load_key(path)
-    except KeyFileError as exc:
-        fail([str(exc)])
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
-
-class _Timestamp(click.ParamType):
-    """An ISO 8601 time with a zone, e.g. 2026-05-01T12:00:00Z."""
-
-    name = "TIME"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 time such as 2026-05-01T12:00:00Z", param, ctx)
-        if parsed.tzinfo is None:
-            self.fail(f"{value!r} needs a time zone, e.g. 2026-05-01T12:00:00Z", param, ctx)
-        return parsed.astimezone(UTC)
-
-
-TIMESTAMP = _Timestamp()
 
 _EXAMPLE = """
 \b
@@ -317,6 +291,7 @@ Examples:
 
 @click.command(
     "fingerprint",
+    cls=DxCommand,
     epilog=_EXAMPLE,
     short_help="Fingerprint raw prompts locally into PromptFingerprint records.",
 )
@@ -346,9 +321,9 @@ Examples:
     type=click.FloatRange(0, 1),
     help="Estimated share of benign traffic the fingerprint would match, 0-1.",
 )
-@click.option("--first-seen", type=TIMESTAMP, help="When the template was first seen.")
-@click.option("--last-seen", type=TIMESTAMP, help="When the template was last seen.")
-@click.option("--updated", type=TIMESTAMP, help="Version time of the records (default: now).")
+@click.option("--first-seen", type=TIME, help="When the template was first seen.")
+@click.option("--last-seen", type=TIME, help="When the template was last seen.")
+@click.option("--updated", type=TIME, help="Version time of the records (default: now).")
 @click.option(
     "--distinct-accounts",
     type=click.IntRange(min=0),
@@ -416,15 +391,11 @@ def fingerprint(
         campaign=campaign,
         max_exact_hashes=max_exact,
     )
-    try:
+    with command_errors("fingerprint"):
         check_output_target(output)
-        key = load_key_or_fail(key_file)
+        key = load_key(key_file)
         groups = read_prompt_groups(prompts, input_format=input_format)
         records = build_fingerprint_records(groups, settings, key, display_name(prompts))
         write_atomically(output, records_jsonl(records))
-    except InputErrors as exc:
-        fail(exc.lines())
-    except OutputError as exc:
-        fail([str(exc)])
     total = sum(record.sample_count for record in records)
     note(f"{output}: {len(records)} fingerprint record(s) from {total} prompts")

@@ -14,24 +14,21 @@ problem, nothing written), missing key or unusable store.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from exchange.commands.output import OutputError, check_output_target, write_atomically
-from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
-from exchange.feed.cli_errors import fail, one_line_errors
+from exchange.atomic import check_output_target, write_atomically
+from exchange.commands.failures import DxCommand, command_errors
+from exchange.commands.params import TIME
+from exchange.errors import DEFAULT_MAX_ERRORS
 from exchange.feed.current import current_feed
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
-from exchange.match import ColumnSpec, MatchInputs, MissingKeyError, jsonl, run_match, table
-from exchange.match.inputs import parse_seen_at
-from exchange.privacy import ConsortiumKey, KeyFileError, load_key
-
-EXIT_INPUT_ERROR = 1
+from exchange.match import ColumnSpec, MatchInputs, jsonl, run_match, table
+from exchange.privacy import ConsortiumKey, load_key
 
 
 class _Column(click.ParamType):
@@ -46,26 +43,8 @@ class _Column(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class _Time(click.ParamType):
-    name = "TIME"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, datetime):
-            return value
-        try:
-            return parse_seen_at(str(value)).astimezone(UTC)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
 def _key(path: Path | None) -> ConsortiumKey | None:
-    if path is None:
-        return None
-    try:
-        return load_key(path)
-    except KeyFileError as exc:
-        fail("match", str(exc))
-        raise  # unreachable: fail() exits
+    return None if path is None else load_key(path)
 
 
 _EXAMPLE = """
@@ -79,7 +58,9 @@ Examples:
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-@click.command("match", epilog=_EXAMPLE, short_help="Match own traffic against the feed.")
+@click.command(
+    "match", cls=DxCommand, epilog=_EXAMPLE, short_help="Match own traffic against the feed."
+)
 @click.option("--config", "config_path", required=True, type=_FILE, help="The lab's lab.toml.")
 @click.option(
     "--prompts",
@@ -114,13 +95,13 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option(
     "--at",
     "at_time",
-    type=_Time(),
+    type=TIME,
     default=None,
     help="Judge indicator expiry at this time instead of now.",
 )
 @click.option(
     "--seen-at",
-    type=_Time(),
+    type=TIME,
     default=None,
     help="When the traffic was seen (default: now); JSONL prompts may carry their own.",
 )
@@ -161,29 +142,16 @@ def match(
         raise click.UsageError("nothing to match: give --prompts, --accounts and/or --ips")
     if account_files and not columns:
         raise click.UsageError("--accounts needs --column NAME:KIND for each identifier column")
-    with one_line_errors("match"):
+    with command_errors("match"):
         config = load_lab_config(config_path)
-        try:
-            check_output_target(output)
-        except OutputError as exc:
-            fail("match", str(exc))
+        check_output_target(output)
         inputs = MatchInputs(prompt_files, account_files, columns, ip_files)
         key = _key(key_file or config.consortium_key_path) if inputs.needs_key else None
         with FeedStore(config.store_path) as store:
             feed = current_feed(store.current_objects(), at_time or datetime.now(UTC))
-        try:
-            run = run_match(feed, inputs, key, seen_at=seen_at, max_errors=max_errors)
-        except InputErrors as exc:
-            for line in exc.lines():
-                click.echo(line, err=True)
-            sys.exit(EXIT_INPUT_ERROR)
-        except MissingKeyError as exc:
-            fail("match", str(exc))
+        run = run_match(feed, inputs, key, seen_at=seen_at, max_errors=max_errors)
         data = jsonl(run.matches) if output_format == "jsonl" else table(run.matches).encode()
-        try:
-            write_atomically(output, data)
-        except OutputError as exc:
-            fail("match", str(exc))
+        write_atomically(output, data)
         if not quiet:
             for note in run.notes:
                 click.echo(f"dx match: note: {note}", err=True)

@@ -18,7 +18,7 @@ from types import FrameType
 
 import click
 
-from exchange.feed.cli_errors import fail, one_line_errors
+from exchange.commands.failures import DxCommand, command_errors, fail
 from exchange.feed.client import RetryPolicy, TaxiiSession
 from exchange.feed.errors import ServerUnavailable
 from exchange.feed.logs import JsonLog
@@ -45,7 +45,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-@click.command("poll")
+@click.command("poll", cls=DxCommand)
 @click.option(
     "--config",
     "config_path",
@@ -110,7 +110,7 @@ def poll(
     """Sync collections from the exchange into the local feed store (all versions)."""
     log = JsonLog(quiet=quiet)
     retry = RetryPolicy(attempts=attempts, base_delay_s=backoff)
-    with one_line_errors("poll"):
+    with command_errors("poll"):
         config = load_lab_config(config_path)
         refs = _collections(config, collections)
         stop = threading.Event()

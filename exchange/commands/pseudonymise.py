@@ -24,13 +24,14 @@ from typing import Any
 
 import click
 
-from exchange.commands.fingerprint import load_key_or_fail
-from exchange.commands.output import AtomicOutput, OutputError, check_output_target
-from exchange.commands.terminal import fail, note, progress_bar
+from exchange.atomic import AtomicOutput, check_output_target
+from exchange.commands.failures import DxCommand, command_errors
+from exchange.commands.terminal import note, progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS, ErrorCollector, InputError, InputErrors
 from exchange.privacy import (
     ConsortiumKey,
     IdentifierKind,
+    load_key,
     looks_like_raw_identifier,
     pseudonymise,
 )
@@ -228,6 +229,7 @@ Example:
 
 @click.command(
     "pseudonymise",
+    cls=DxCommand,
     epilog=_EXAMPLE,
     short_help="Replace raw identifiers in a CSV with keyed hashes.",
 )
@@ -280,10 +282,10 @@ def pseudonymise_command(
     phone number, prints FILE:LINE: COLUMN: MESSAGE, exits 1 and writes nothing.
     """
     if len({spec.column for spec in columns}) != len(columns):
-        raise click.BadParameter("a column is named twice", param_hint="--column")
-    try:
+        raise click.BadParameter("a column is named twice", param_hint="'--column'")
+    with command_errors("pseudonymise"):
         check_output_target(output)
-        key = load_key_or_fail(key_file)
+        key = load_key(key_file)
         count = pseudonymise_csv(
             csv_file,
             output,
@@ -293,8 +295,4 @@ def pseudonymise_command(
             default_region=default_region,
             max_errors=max_errors,
         )
-    except InputErrors as exc:
-        fail(exc.lines())
-    except OutputError as exc:
-        fail([str(exc)])
     note(f"{output}: {count} row(s), {len(columns)} column(s) hashed with key {key.key_id}")

@@ -22,7 +22,8 @@ import click
 import orjson
 from tqdm import tqdm
 
-from exchange.feed.cli_errors import one_line_errors
+from exchange.commands.failures import DxCommand, command_errors
+from exchange.errors import EXIT_FAILED
 from exchange.feed.client import RetryPolicy, TaxiiSession
 from exchange.feed.logs import JsonLog
 from exchange.lab_config import LabConfig, LabConfigError, load_lab_config
@@ -30,23 +31,9 @@ from exchange.publish import (
     DEFAULT_MAX_OBJECTS,
     DEFAULT_STATUS_TIMEOUT_S,
     Publisher,
-    PublishInputError,
     PublishReport,
     load_batch,
 )
-from mappings.producer import Producer
-
-EXIT_REFUSED = 1
-
-
-def lab_producer(config: LabConfig) -> Producer | None:
-    """The lab's producer from its config, if the config names one."""
-    if config.producer is None:
-        return None
-    try:
-        return Producer(config.producer.key, config.producer.name)
-    except ValueError as exc:
-        raise LabConfigError(f"{config.source}: producer: {exc}") from None
 
 
 def target_collection(config: LabConfig, chosen: str | None, command: str) -> str:
@@ -86,7 +73,9 @@ Examples:
 """
 
 
-@click.command("publish", epilog=_EXAMPLE, short_help="Publish detections or a bundle.")
+@click.command(
+    "publish", cls=DxCommand, epilog=_EXAMPLE, short_help="Publish detections or a bundle."
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--config",
@@ -156,15 +145,10 @@ def publish(
     says how many objects were sent, accepted, already present and refused;
     any refusal is listed with the server's reason and the exit status is 1.
     """
-    with one_line_errors("publish"):
+    with command_errors("publish"):
         config = load_lab_config(config_path)
         ref = target_collection(config, collection, "publish")
-        try:
-            batch = load_batch(list(files), lab_producer(config), validate=not no_validate)
-        except PublishInputError as exc:
-            for line in exc.lines:
-                click.echo(line, err=True)
-            sys.exit(EXIT_REFUSED)
+        batch = load_batch(list(files), config.producer_identity(), validate=not no_validate)
         show_bar = progress or sys.stderr.isatty()
         log = JsonLog(quiet=quiet or show_bar)
         retry = RetryPolicy(attempts=attempts, base_delay_s=backoff)
@@ -188,7 +172,7 @@ def publish(
             report = publisher.publish(ref, batch.objects)
         print_report("publish", report, as_json)
         if not report.ok:
-            sys.exit(EXIT_REFUSED)
+            sys.exit(EXIT_FAILED)
 
 
 if __name__ == "__main__":

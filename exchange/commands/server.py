@@ -16,13 +16,15 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from exchange.commands.failures import DxGroup
+from exchange.commands.params import SINCE
 from server.config import (
     DEFAULT_CONFIG_PATH,
     ConfigError,
@@ -38,7 +40,7 @@ from server.store.backup import FORMATS as BACKUP_FORMATS
 from server.store.backup import backup as backup_database
 from server.store.backup import restore as restore_database
 from server.store.errors import StoreError
-from server.store.timestamps import now_us
+from server.store.timestamps import format_timestamp_us
 from server.store.types import ApiRootInfo, CollectionInfo, StatusRecord, Tlp
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,7 +128,7 @@ def _print_status(label: str, status: StatusRecord) -> None:
         _say(f"{label}: refused {failure.id or '(no id)'} {failure.version}: {failure.message}")
 
 
-@click.group("server")
+@click.group("server", cls=DxGroup)
 def server() -> None:
     """Create, administer and run the TAXII 2.1 exchange server.
 
@@ -561,27 +563,11 @@ def restore_command(config_path: Path | None, source: Path) -> None:
     _say(f"{source}: {fmt} backup restored into {config.database_url} ({checked})")
 
 
-_SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _parse_since(value: str) -> int:
-    """``30m``, ``24h``, ``7d`` ago, or a timestamp (``2026-12-01``, ``2026-12-01T10:00:00Z``)."""
-    text = value.strip()
-    if text[:-1].isdigit() and text[-1:] in _SINCE_UNITS:
-        return now_us() - int(text[:-1]) * _SINCE_UNITS[text[-1]] * 1_000_000
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise _fail(
-            f"--since: {value!r} is neither a duration (30m, 24h, 7d) nor a timestamp"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _iso(at_us: int) -> str:
-    return datetime.fromtimestamp(at_us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_timestamp_us(at_us)
 
 
 @server.command("audit")
@@ -593,14 +579,19 @@ def _iso(at_us: int) -> str:
     help="An action (objects.publish, objects.delete, partner.rotate_key, grant.set, ...) "
     "or a family (objects, partner, grant).",
 )
-@click.option("--since", default=None, help="Only entries since then: 30m, 24h, 7d or a date.")
+@click.option(
+    "--since",
+    type=SINCE,
+    default=None,
+    help="Only entries since then: 30m, 24h, 7d, a date or a time.",
+)
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="0: all.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines, one entry per line.")
 def audit_command(
     config_path: Path | None,
     partner: str | None,
     action: str | None,
-    since: str | None,
+    since: datetime | None,
     limit: int,
     as_json: bool,
 ) -> None:
@@ -611,7 +602,7 @@ def audit_command(
       dx server audit --partner lab-b --since 7d
       dx server audit --action objects.delete --json | jq .
     """
-    since_us = None if since is None else _parse_since(since)
+    since_us = None if since is None else (since - _EPOCH) // timedelta(microseconds=1)
     with _open_store(_config(config_path)) as store:
         entries = store.audit_entries(
             limit or None, partner=partner, action=action, since_us=since_us

@@ -1,15 +1,12 @@
-"""Replace a file so that readers see the old content or the new, never a torn mix.
+"""Replace a set of files so that readers see the old set or the new, never a mix.
 
 Enforcement systems (nginx reloads, firewall loaders, watchlist readers) may
-read an artifact at any moment, and a crash may hit at any moment: the new
-content goes to a temporary file in the same directory (same file system, so
-the rename is atomic), is flushed to disk, and then renamed over the old
-name; the directory is synced so the rename itself survives a power cut.
-
+read an artifact at any moment, and a crash may hit at any moment. One file is
+replaced with ``exchange.atomic`` (the lab side's one file writer);
 ``write_file_set`` goes one step further for files that belong together (a
-blocklist and a watchlist from one feed): they are written into a new
-directory and one symlink rename switches all of them at once. POSIX only
-(symlinks, ``flock``), like the enforcement systems that read them.
+blocklist and a watchlist from one feed): each is written, with that writer,
+into a new directory, and one symlink rename switches all of them at once.
+POSIX only (symlinks, ``flock``), like the enforcement systems that read them.
 """
 
 from __future__ import annotations
@@ -23,38 +20,8 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from exchange.atomic import sync_directory, write_atomically
 from exchange.feed.errors import FeedError
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` atomically; errors become one FeedError line."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise FeedError(f"{path}: cannot write: {exc.strerror}") from None
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(content)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise FeedError(f"{path}: cannot write: {exc.strerror}") from None
-    _sync_directory(path.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
 
 # A set of files published together (the enforcement artifacts). Each run writes
 # a new generation directory, then one rename swaps CURRENT_LINK to it; every
@@ -84,14 +51,14 @@ def write_file_set(directory: Path, contents: Mapping[str, bytes]) -> None:
             generation = Path(tempfile.mkdtemp(prefix=GENERATION_PREFIX, dir=directory))
             os.chmod(generation, 0o755)
             for name, content in contents.items():
-                _write_synced(generation / name, content)
-            _sync_directory(generation)
+                write_atomically(generation / name, content, mode=0o644)
+            sync_directory(generation)
             _point(directory / CURRENT_LINK, generation.name)
             for name in contents:
                 target = f"{CURRENT_LINK}/{name}"
                 if _link_target(directory / name) != target:
                     _point(directory / name, target)  # first run, or a new name
-            _sync_directory(directory)
+            sync_directory(directory)
             _remove_leftovers(directory, keep={generation.name, previous})
     except OSError as exc:
         where = exc.filename or directory
@@ -106,14 +73,6 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def _write_synced(path: Path, content: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(path, 0o644)
 
 
 def _link_target(path: Path) -> str | None:

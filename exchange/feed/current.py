@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exchange.feed.timestamps import parse_timestamp
 from mappings import patterns
 from mappings.names import (
     ACCOUNT_CLUSTER_TYPE,
@@ -32,6 +31,7 @@ from mappings.names import (
     EXT_KEYED_IDENTIFIER,
     SIGNATURE_PATTERN_TYPE,
 )
+from mappings.timestamps import parse_stix_timestamp
 
 UNSPECIFIED_ACTION = "unspecified"
 _PLAIN_ADDRESS = re.compile(r"^\[(ipv4-addr|ipv6-addr):value (?:=|ISSUBSET) '([0-9A-Fa-f.:/]+)'\]$")
@@ -110,7 +110,7 @@ def _expired(obj: Mapping[str, Any], now: datetime) -> bool:
     if not isinstance(valid_until, str):
         return False
     try:
-        return parse_timestamp(valid_until) <= now
+        return parse_stix_timestamp(valid_until) <= now
     except ValueError:
         return False
 

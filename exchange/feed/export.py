@@ -32,7 +32,8 @@ from typing import Any
 from exchange.feed.client import TaxiiSession
 from exchange.feed.export_filters import ExportFilter
 from exchange.feed.store import FeedStore
-from exchange.feed.timestamps import object_version, timestamp_key
+from exchange.feed.timestamps import object_version
+from mappings.timestamps import stix_timestamp_key as timestamp_key
 from mappings.well_known import WELL_KNOWN_OBJECTS
 
 EXPORT_NAMESPACE = uuid.UUID("0b7f5a1e-5d3c-4f62-9a8e-3c1d2e4f6a70")

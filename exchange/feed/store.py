@@ -45,7 +45,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from exchange.feed.timestamps import timestamp_key
+from exchange.errors import DxError
+from mappings.timestamps import stix_timestamp_key as timestamp_key
 
 BUSY_TIMEOUT_MS = 10_000
 # SQLite caps bound parameters per statement; 9 columns per row stays well below it.
@@ -82,7 +83,7 @@ cursors = Table(
 )
 
 
-class FeedStoreError(RuntimeError):
+class FeedStoreError(DxError, RuntimeError):
     """The local store cannot be opened or written; one line naming the file."""
 
 

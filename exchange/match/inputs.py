@@ -35,6 +35,7 @@ from exchange.errors import ErrorCollector, InputError
 from exchange.privacy import ConsortiumKey, IdentifierKind, pseudonymise
 from exchange.readers.csv_source import MalformedCsv, csv_rows
 from exchange.readers.text import UnreadableInput, display_name, read_text
+from mappings.timestamps import parse_time
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _PROMPT_FIELDS = frozenset({"prompt", "seen_at"})
@@ -90,16 +91,8 @@ def _text(path: Path, errors: ErrorCollector) -> str | None:
 
 
 def parse_seen_at(value: object) -> datetime:
-    """An ISO 8601 / STIX timestamp with a zone; ValueError otherwise."""
-    if not isinstance(value, str):
-        raise ValueError("must be a timestamp string such as 2026-05-01T12:00:00Z")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a timestamp such as 2026-05-01T12:00:00Z") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} needs a time zone, e.g. 2026-05-01T12:00:00Z")
-    return parsed
+    """An ISO 8601 / STIX timestamp with a zone, in UTC; ValueError otherwise."""
+    return parse_time(value)
 
 
 def read_prompts(path: Path, errors: ErrorCollector) -> list[PromptLine]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exchange.errors import DEFAULT_MAX_ERRORS, ErrorCollector
+from exchange.errors import DEFAULT_MAX_ERRORS, DxError, ErrorCollector
 from exchange.feed.current import CurrentFeed
 from exchange.feed.timestamps import format_timestamp
 from exchange.match.accounts import AccountIndex
@@ -45,7 +45,7 @@ from exchange.privacy import ConsortiumKey
 from exchange.readers.text import display_name
 
 
-class MissingKeyError(ValueError):
+class MissingKeyError(DxError, ValueError):
     """Prompts or accounts were given but no consortium key to make keyed values with."""
 
 

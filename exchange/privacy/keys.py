@@ -33,6 +33,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exchange.atomic import OutputError, OutputExists, write_atomically
+from exchange.errors import DxError
+
 MIN_SECRET_BYTES = 32
 """A shorter secret could be brute-forced from published hashes; 32 bytes = 256 bits."""
 
@@ -51,7 +54,7 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _KEY_FILE_FIELDS = frozenset({"key_id", "secret_b64"})
 
 
-class KeyFileError(ValueError):
+class KeyFileError(DxError, ValueError):
     """A key file is missing or malformed; the message is one line naming file and field."""
 
 
@@ -110,13 +113,11 @@ def save_key(key: ConsortiumKey, path: str | os.PathLike[str]) -> Path:
     """
     target = Path(path)
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+        write_atomically(target, key_to_json(key).encode("utf-8"), mode=0o600, exclusive=True)
+    except OutputExists:
         raise KeyFileError(f"{target}: already exists; refusing to overwrite a key") from None
-    except OSError as exc:
-        raise KeyFileError(f"{target}: cannot create key file ({exc.strerror})") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key_to_json(key))
+    except OutputError as exc:
+        raise KeyFileError(str(exc)) from None
     return target
 
 

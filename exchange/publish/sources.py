@@ -12,14 +12,14 @@ here or given) is checked with stix2-validator unless the caller opts out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
+from exchange.errors import DEFAULT_MAX_ERRORS, DxError, InputErrors
 from exchange.publish.envelopes import object_version
 from exchange.readers import read_detections
 from mappings.convert import MappingError, records_to_bundle
@@ -28,12 +28,17 @@ from mappings.producer import Producer
 _BUNDLE_SUFFIXES = (".json",)
 
 
-class PublishInputError(ValueError):
-    """Input that cannot be published; ``lines`` are the one-line errors to print."""
+class PublishInputError(DxError, ValueError):
+    """Input that cannot be published: one ``FILE...: MESSAGE`` line per problem."""
+
+    located = True
 
     def __init__(self, lines: Sequence[str]) -> None:
-        self.lines = list(lines)
-        super().__init__("\n".join(self.lines))
+        self.problems = list(lines)
+        super().__init__("\n".join(self.problems))
+
+    def lines(self) -> Iterator[str]:
+        yield from self.problems
 
 
 @dataclass(frozen=True)

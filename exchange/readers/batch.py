@@ -20,7 +20,7 @@ from exchange.readers.raw import RawRecord
 from exchange.readers.text import UnreadableInput, display_name, read_text
 from exchange.readers.validation import Record, validate_raw
 from mappings.convert import collector_paused
-from mappings.records import record_key
+from mappings.record_kinds import kind_of, record_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,18 +165,12 @@ def _first_of_its_key(
         InputError(
             item.file,
             item.line,
-            _key_field(record),
+            kind_of(record).key_field,
             f"{record.kind} {identity[1]!r} appears twice in this batch "
             f"(first at {earlier[0]}:{earlier[1]})",
         )
     )
     return False
-
-
-def _key_field(record: Record) -> str:
-    return {"account-cluster": "cluster_id", "prompt-fingerprint": "fingerprint_id"}.get(
-        record.kind, "cidr"
-    )
 
 
 def read_records(

@@ -32,30 +32,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mappings.records import (
-    AccountCluster,
-    FingerprintValue,
-    IpRange,
-    LinkingSignal,
-    MemberHash,
-    PromptFingerprint,
-)
+from mappings.record_kinds import RECORD_KINDS
+from mappings.records import FingerprintValue, LinkingSignal, MemberHash
 
 LIST_SEPARATOR = ";"
 
 MODEL_BY_KIND: dict[str, type[BaseModel]] = {
-    "account-cluster": AccountCluster,
-    "prompt-fingerprint": PromptFingerprint,
-    "ip-range": IpRange,
+    name: kind.model for name, kind in RECORD_KINDS.items()
 }
+"""The model of each record kind (from ``mappings.record_kinds``)."""
 
 KIND_COLUMN = "kind"
 
-KEY_FIELD_BY_KIND: dict[str, str] = {
-    "account-cluster": "cluster_id",
-    "prompt-fingerprint": "fingerprint_id",
-    "ip-range": "cidr",
-}
+KEY_FIELD_BY_KIND: dict[str, str] = {name: kind.key_field for name, kind in RECORD_KINDS.items()}
 """The producer-scoped stable key of each kind: the first column after ``kind``."""
 
 

@@ -25,7 +25,7 @@ from server.store.errors import InvalidInputError
 from server.store.objects_write import NewVersion
 from server.store.timestamps import (
     format_timestamp_us,
-    parse_stix_timestamp,
+    stix_timestamp_us,
     version_key,
 )
 from server.store.types import ApiRootInfo, CollectionInfo, StatusDetail, StatusRecord
@@ -77,7 +77,7 @@ def _require(container: Any, key: str, kind: type, where: str) -> Any:
 
 def _timestamp_us(value: Any, where: str) -> int:
     try:
-        return parse_stix_timestamp(value)
+        return stix_timestamp_us(value)
     except ValueError as error:
         raise InvalidInputError(f"{where}: {error}") from None
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
-from server.store.timestamps import parse_stix_timestamp, version_key
+from server.store.timestamps import stix_timestamp_us, version_key
 from server.taxii.errors import TaxiiError
 
 STIX_ID = re.compile(
@@ -160,7 +160,7 @@ def _checked_list(
 
 def parse_timestamp_parameter(name: str, raw: str) -> int:
     try:
-        return parse_stix_timestamp(raw)
+        return stix_timestamp_us(raw)
     except (ValueError, OverflowError):
         raise TaxiiError(
             400,

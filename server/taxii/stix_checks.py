@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 from mappings.well_known import WELL_KNOWN_OBJECTS
-from server.store.timestamps import parse_stix_timestamp, version_key
+from server.store.timestamps import stix_timestamp_us, version_key
 from server.store.types import CollectionInfo, IncomingObject, Partner, StatusDetail, Tlp
 from server.taxii.filters import is_stix_id, is_stix_type
 
@@ -88,7 +88,7 @@ def _timestamp(obj: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str):
         raise ObjectRejected(f"{name} must be a STIX timestamp string")
     try:
-        parse_stix_timestamp(value)
+        stix_timestamp_us(value)
     except (ValueError, OverflowError):
         raise ObjectRejected(f"{name} {value[:60]!r} is not a STIX timestamp") from None
     return value

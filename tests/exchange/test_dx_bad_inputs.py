@@ -462,7 +462,7 @@ def test_bad_producer_config_is_one_line(tmp_path: Path) -> None:
         main, ["convert", str(path), "--producer-config", str(config), "-o", str(tmp_path / "o")]
     )
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == [f"{config}: producer.name: required non-empty string"]
+    assert result.stderr.splitlines() == [f"dx convert: error: {config}: producer.name: required"]
 
 
 def test_a_failed_write_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
@@ -487,5 +487,7 @@ def test_a_failed_write_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 1
-    assert done.stderr.splitlines() == [f"{output}: cannot write: File too large"]
+    assert done.stderr.splitlines() == [
+        f"dx convert: error: {output}: cannot write: File too large"
+    ]
     assert list(out_dir.iterdir()) == []

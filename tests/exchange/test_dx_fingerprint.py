@@ -242,10 +242,13 @@ def test_key_file_problems_are_one_line(tmp_path: Path) -> None:
     result, output = _invoke(tmp_path, *args, "--key-file", str(short))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{short}: field 'secret_b64': secret is 3 bytes; at least 32 are required"
+        f"dx fingerprint: error: {short}: field 'secret_b64': secret is 3 bytes; "
+        "at least 32 are required"
     ]
     missing, _ = _invoke(tmp_path, *args, "--key-file", str(tmp_path / "nope.json"))
-    assert missing.stderr.splitlines() == [f"{tmp_path / 'nope.json'}: key file not found"]
+    assert missing.stderr.splitlines() == [
+        f"dx fingerprint: error: {tmp_path / 'nope.json'}: key file not found"
+    ]
     assert not output.exists()
 
 

@@ -32,7 +32,8 @@ from exchange.privacy import (
 )
 from exchange.readers import read_records
 from mappings.convert import records_to_objects
-from mappings.records import AccountCluster, IpRange, PromptFingerprint, record_key
+from mappings.record_kinds import record_key
+from mappings.records import AccountCluster, IpRange, PromptFingerprint
 from mappings.timestamps import stix_timestamp
 from mappings.vocab import to_stix_term
 from tests.lab.harness import DEMO_KEY, SAMPLES, Exchange, Lab, log_events

@@ -24,7 +24,8 @@ from mappings.convert import (
     records_to_bundle,
 )
 from mappings.names import EXT_FINGERPRINT_INDICATOR
-from mappings.records import IpRange, record_key
+from mappings.record_kinds import record_key
+from mappings.records import IpRange
 from mappings.stix_classes import AccountCluster as AccountClusterSdo
 from mappings.stix_classes import PromptFingerprintObservable
 

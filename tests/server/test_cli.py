@@ -179,7 +179,8 @@ def test_mistakes_get_one_line_errors_and_a_nonzero_exit(tmp_path):
         assert result.exit_code != 0, args
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, (args, result.stderr)
-        assert lines[0].startswith("Error: ") and expected in lines[0], (args, lines[0])
+        prefix = f"dx server {args[0]}: error: "
+        assert lines[0].startswith(prefix) and expected in lines[0], (args, lines[0])
         assert "Traceback" not in result.stderr
 
 

@@ -12,7 +12,7 @@ import pytest
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from server.store import Store
-from server.store.timestamps import parse_stix_timestamp, version_key
+from server.store.timestamps import stix_timestamp_us, version_key
 from tests.server.conftest import BACKENDS
 from tests.server.harness import ServerProcess, database, run_cli, shared_dir, write_config
 
@@ -73,7 +73,7 @@ def test_import_then_list_gives_the_same_objects_versions_and_dates(tmp_path, ba
                         (
                             m["id"],
                             version_key(m["version"]),
-                            parse_stix_timestamp(m["date_added"]),
+                            stix_timestamp_us(m["date_added"]),
                             m["media_type"],
                         )
                         for m in expected.get("manifest", [])
@@ -82,13 +82,13 @@ def test_import_then_list_gives_the_same_objects_versions_and_dates(tmp_path, ba
                         (
                             m["id"],
                             version_key(m["version"]),
-                            parse_stix_timestamp(m["date_added"]),
+                            stix_timestamp_us(m["date_added"]),
                             m["media_type"],
                         )
                         for m in manifest
                     )
                     assert got_manifest == want_manifest
-                    dates = [parse_stix_timestamp(m["date_added"]) for m in manifest]
+                    dates = [stix_timestamp_us(m["date_added"]) for m in manifest]
                     assert dates == sorted(dates)
                     key_of = lambda o: (o["id"], version_key(_version(o)))  # noqa: E731
                     assert sorted(objects, key=key_of) == sorted(

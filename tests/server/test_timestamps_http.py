@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from taxii2client.v21 import Collection
 
-from server.store.timestamps import format_timestamp_us, parse_stix_timestamp
+from server.store.timestamps import format_timestamp_us, stix_timestamp_us
 from server.store.types import CollectionInfo
 from tests.server.conftest import BACKENDS
 from tests.server.harness import PartnerSpec, Served, assert_taxii_error, indicator, served
@@ -114,7 +114,7 @@ def test_added_after_with_ten_and_more_digits_truncates_to_microseconds(running:
     at_added = added[:-1] + "9999Z"
     assert obj["id"] not in _ids(collection.get_objects(added_after=at_added))
     # ... and one microsecond earlier followed by 9s includes it (rounding would not).
-    before = format_timestamp_us(parse_stix_timestamp(added) - 1)[:-1] + "9" * 10 + "Z"
+    before = format_timestamp_us(stix_timestamp_us(added) - 1)[:-1] + "9" * 10 + "Z"
     assert obj["id"] in _ids(collection.get_objects(added_after=before))
     response = client.get(
         f"/exchange/collections/{COLLECTION}/manifest/", params={"added_after": before}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.store import InvalidInputError, Store
-from server.store.timestamps import format_timestamp_us, parse_stix_timestamp, version_key
+from server.store.timestamps import format_timestamp_us, stix_timestamp_us, version_key
 from server.store.types import ImportSummary, ObjectQuery
 from tests.store.store_helpers import make_object, shared_data_dir
 
@@ -40,7 +40,7 @@ def expected_versions(collection: dict) -> set[tuple[str, str, str, int, str]]:
         version = obj.get("modified") or obj["created"]
         entry = manifest[(obj["id"], version_key(version))]
         spec = obj.get("spec_version") or entry["media_type"].split("version=")[1]
-        date_added = parse_stix_timestamp(entry["date_added"])
+        date_added = stix_timestamp_us(entry["date_added"])
         expected.add((obj["id"], version, version_key(version), date_added, spec))
     return expected
 
@@ -111,7 +111,7 @@ def test_statuses_and_discovery_come_across(empty_store: Store, medallion_data) 
     status = empty_store.get_status("trustgroup1", "2d086da7-4bdc-4f91-900e-d77486753710", None)
     assert status is not None
     assert status.status == "pending"
-    assert status.request_timestamp_us == parse_stix_timestamp("2016-11-02T12:34:34.123456Z")
+    assert status.request_timestamp_us == stix_timestamp_us("2016-11-02T12:34:34.123456Z")
     assert [d.id for d in status.pendings] == [
         "indicator--252c7c11-daf2-42bd-843b-be65edca9f61",
         "relationship--045585ad-a22f-4333-af33-bfd503a683b5",
