@@ -17,6 +17,7 @@ Example ``lab.toml``::
     [producer]
     key = "lab-b.example"
     name = "Lab B"
+    id_secret_file = "secrets/lab-b-id-secret.json"   # never shared (exchange.id_secret)
 
     [local]
     store = "var/lab-b-feed.sqlite3"
@@ -29,7 +30,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -57,6 +58,8 @@ class ServerSection(_Section):
 class ProducerSection(_Section):
     key: str
     name: str
+    id_secret_file: Path | None = None
+    id_scheme: Literal["keyed", "legacy"] = "keyed"
 
 
 class LocalSection(_Section):
@@ -104,6 +107,12 @@ class LabConfig(_Section):
     @property
     def artifacts_dir(self) -> Path:
         return self._resolve(self.local.artifacts)
+
+    @property
+    def id_secret_path(self) -> Path | None:
+        if self.producer is None or self.producer.id_secret_file is None:
+            return None
+        return self._resolve(self.producer.id_secret_file)
 
     @property
     def consortium_key_path(self) -> Path | None:

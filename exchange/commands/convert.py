@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ import click
 from exchange.commands.output import OutputError, check_output_target, write_chunks_atomically
 from exchange.commands.terminal import fail, note, progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS, InputErrors
+from exchange.id_secret import ID_SCHEMES, IdSecretError, build_producer
 from exchange.readers import FORMAT_NAMES, MODEL_BY_KIND, LocatedRecord, iter_detections
 from exchange.readers.shared_networks import find_shared_overlaps, load_shared_networks
 from exchange.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler
@@ -26,17 +28,29 @@ from mappings.convert import MappingError, collector_paused
 from mappings.producer import Producer
 
 SHARED_NETWORKS_ENV = "DX_SHARED_NETWORKS"
+ID_SECRET_FILE_ENV = "DX_ID_SECRET_FILE"
 
 
 class ProducerConfigError(ValueError):
     """The producer config file is unusable; one line naming the file and field."""
 
 
-def load_producer_config(path: str | Path) -> tuple[str, str]:
-    """``(key, name)`` from the ``[producer]`` table of a TOML file.
+@dataclass(frozen=True)
+class ProducerSettings:
+    """The ``[producer]`` table: who publishes and how the ids of its objects are made."""
+
+    key: str
+    name: str
+    id_secret_file: Path | None
+    id_scheme: str
+
+
+def load_producer_config(path: str | Path) -> ProducerSettings:
+    """The ``[producer]`` table of a TOML file (key, name, id_secret_file, id_scheme).
 
     A full lab config (``lab.toml``) works too: other tables are ignored, so
-    one file can serve every lab-side command.
+    one file can serve every lab-side command. ``id_secret_file`` is relative
+    to the config file.
     """
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -49,7 +63,7 @@ def load_producer_config(path: str | Path) -> tuple[str, str]:
     section = data.get("producer")
     if not isinstance(section, dict):
         raise ProducerConfigError(f"{path}: producer: missing [producer] table with key and name")
-    unknown = sorted(set(section) - {"key", "name"})
+    unknown = sorted(set(section) - {"key", "name", "id_secret_file", "id_scheme"})
     if unknown:
         raise ProducerConfigError(f"{path}: producer.{unknown[0]}: unknown field")
     values = []
@@ -58,23 +72,53 @@ def load_producer_config(path: str | Path) -> tuple[str, str]:
         if not isinstance(value, str) or not value.strip():
             raise ProducerConfigError(f"{path}: producer.{field}: required non-empty string")
         values.append(value.strip())
-    return values[0], values[1]
+    secret_file = section.get("id_secret_file")
+    if secret_file is not None and (not isinstance(secret_file, str) or not secret_file):
+        raise ProducerConfigError(f"{path}: producer.id_secret_file: must be a file path")
+    scheme = section.get("id_scheme", "keyed")
+    if scheme not in ID_SCHEMES:
+        raise ProducerConfigError(
+            f"{path}: producer.id_scheme: must be one of {', '.join(ID_SCHEMES)}"
+        )
+    resolved = None if secret_file is None else Path(path).parent / secret_file
+    return ProducerSettings(values[0], values[1], resolved, scheme)
 
 
-def resolve_producer(config: Path | None, key: str | None, name: str | None) -> Producer:
+def resolve_producer(
+    config: Path | None,
+    key: str | None,
+    name: str | None,
+    id_secret_file: Path | None = None,
+    legacy_ids: bool = False,
+) -> Producer:
     """The producer from ``--producer-config`` and/or the explicit options (which win)."""
+    secret_file, scheme, where = id_secret_file, "legacy" if legacy_ids else "keyed", "convert"
     if config is not None:
         try:
-            config_key, config_name = load_producer_config(config)
+            settings = load_producer_config(config)
         except ProducerConfigError as exc:
             fail([str(exc)])
-        key, name = key or config_key, name or config_name
+        key, name = key or settings.key, name or settings.name
+        if id_secret_file is None and not legacy_ids:
+            secret_file, scheme = settings.id_secret_file, settings.id_scheme
+            where = f"{config}: producer"
     if not key or not name:
         raise click.UsageError(
             "say who publishes: --producer-key and --producer-name, or --producer-config FILE"
         )
+    if secret_file is None and scheme == "keyed" and config is None:
+        fail(
+            [
+                "convert: --id-secret-file: required: the lab's id secret makes the ids of "
+                "its objects unpredictable to partners (create it with: python3 -m "
+                f"exchange.id_secret {key} FILE); --legacy-ids keeps the old public ids, "
+                "see docs/stix-mapping.md"
+            ]
+        )
     try:
-        return Producer(key=key, name=name)
+        return build_producer(key, name, id_secret_file=secret_file, id_scheme=scheme, where=where)
+    except IdSecretError as exc:
+        fail([str(exc)])
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--producer-key/--producer-name") from None
 
@@ -192,7 +236,8 @@ Examples:
       --producer-config samples/lab-a/producer.toml \\
       --shared-networks samples/shared-networks.txt -o bundle.json
   dx convert clusters.csv ranges.csv --producer-key lab-a.example \\
-      --producer-name "Lab A" --shared-networks shared-networks.txt -o -
+      --producer-name "Lab A" --id-secret-file secrets/lab-a-id-secret.json \\
+      --shared-networks shared-networks.txt -o -
 """
 
 
@@ -210,7 +255,20 @@ Examples:
 @click.option(
     "--producer-config",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML file with a [producer] table (key, name); lab.toml works.",
+    help="TOML file with a [producer] table (key, name, id_secret_file); lab.toml works.",
+)
+@click.option(
+    "--id-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=ID_SECRET_FILE_ENV,
+    help=f"The lab's own id secret file (never the consortium key): the ids of your "
+    f"objects are derived from it. Default: the config's, or ${ID_SECRET_FILE_ENV}.",
+)
+@click.option(
+    "--legacy-ids",
+    is_flag=True,
+    help="Public ids computed from the producer key alone (before id secrets); anyone "
+    "can predict them. Only for labs not yet moved over (docs/stix-mapping.md).",
 )
 @click.option(
     "--format",
@@ -261,6 +319,8 @@ def convert(
     producer_key: str | None,
     producer_name: str | None,
     producer_config: Path | None,
+    id_secret_file: Path | None,
+    legacy_ids: bool,
     input_format: str | None,
     kind: str | None,
     shared_networks: Path | None,
@@ -280,7 +340,9 @@ def convert(
     of each shape of object in a large one (--validate). Same input,
     byte-identical output.
     """
-    producer = resolve_producer(producer_config, producer_key, producer_name)
+    producer = resolve_producer(
+        producer_config, producer_key, producer_name, id_secret_file, legacy_ids
+    )
     try:
         check_output_target(output)
         bundle, counts = convert_files(

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from exchange.feed.cli_errors import one_line_errors
 from exchange.feed.client import RetryPolicy, TaxiiSession
 from exchange.feed.logs import JsonLog
+from exchange.id_secret import IdSecretError, build_producer
 from exchange.lab_config import LabConfig, LabConfigError, load_lab_config
 from exchange.publish import (
     DEFAULT_MAX_OBJECTS,
@@ -44,7 +45,15 @@ def lab_producer(config: LabConfig) -> Producer | None:
     if config.producer is None:
         return None
     try:
-        return Producer(config.producer.key, config.producer.name)
+        return build_producer(
+            config.producer.key,
+            config.producer.name,
+            id_secret_file=config.id_secret_path,
+            id_scheme=config.producer.id_scheme,
+            where=f"{config.source}: producer",
+        )
+    except IdSecretError as exc:
+        raise LabConfigError(str(exc)) from None
     except ValueError as exc:
         raise LabConfigError(f"{config.source}: producer: {exc}") from None
 

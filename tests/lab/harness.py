@@ -191,6 +191,7 @@ class Exchange:
             "[producer]",
             _toml_line("key", producer.key),
             _toml_line("name", producer.name),
+            'id_scheme = "legacy"  # the tests compute ids with the public Producer(key, name)',
             "[local]",
             'store = "feed.sqlite3"',
             'artifacts = "artifacts"',
