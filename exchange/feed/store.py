@@ -336,17 +336,19 @@ class FeedStore:
             }
             for stix_id, first in sorted(changed.items())
         ]
-        for start in range(0, len(rows), _INSERT_CHUNK):
-            statement = sqlite_insert(object_creators).values(rows[start : start + _INSERT_CHUNK])
-            statement = statement.on_conflict_do_update(
-                index_elements=[object_creators.c.stix_id],
-                set_={
-                    "created_by_ref": statement.excluded.created_by_ref,
-                    "date_added_key": statement.excluded.date_added_key,
-                    "collection": statement.excluded.collection,
-                },
-            )
-            conn.execute(statement)
+        if not rows:
+            return
+        # One statement run for many rows: a multi-row VALUES would be compiled anew per page.
+        statement = sqlite_insert(object_creators)
+        statement = statement.on_conflict_do_update(
+            index_elements=[object_creators.c.stix_id],
+            set_={
+                "created_by_ref": statement.excluded.created_by_ref,
+                "date_added_key": statement.excluded.date_added_key,
+                "collection": statement.excluded.collection,
+            },
+        )
+        conn.execute(statement, rows)
 
     @staticmethod
     def _drop_foreign_versions(
