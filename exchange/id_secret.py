@@ -61,7 +61,7 @@ def load_id_secret(path: str | os.PathLike[str], producer_key: str) -> bytes:
         raise IdSecretError(f"{source}: too large for an id secret file")
     try:
         payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise IdSecretError(f"{source}: not a JSON id secret file") from None
     if not isinstance(payload, dict):
         raise IdSecretError(
