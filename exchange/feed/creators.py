@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mappings.names import PROMPT_FINGERPRINT_TYPE
+PROMPT_FINGERPRINT_TYPE: Final = "prompt-fingerprint"
+"""``mappings.names.PROMPT_FINGERPRINT_TYPE`` (a test keeps them equal). Not imported:
+importing ``mappings`` registers the stix2 classes, half a second of every poll's start."""
 
 OBSERVABLE_TYPES: Final = frozenset(
     {

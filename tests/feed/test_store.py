@@ -223,3 +223,11 @@ def test_a_store_from_before_first_creators_is_cleaned_when_opened(tmp_path: Pat
     with FeedStore(path) as reopened:
         assert reopened.current_objects() == [original]
         assert reopened.count_versions(OTHER) == 0
+
+
+def test_the_store_knows_the_exchange_observable_type() -> None:
+    from exchange.feed.creators import OBSERVABLE_TYPES, PROMPT_FINGERPRINT_TYPE
+    from mappings import names
+
+    assert PROMPT_FINGERPRINT_TYPE == names.PROMPT_FINGERPRINT_TYPE
+    assert PROMPT_FINGERPRINT_TYPE in OBSERVABLE_TYPES
