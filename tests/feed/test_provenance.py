@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 from taxii2client.v21 import Collection
 
@@ -27,10 +29,26 @@ from exchange.lab_config import load_lab_config
 from mappings.convert import records_to_bundle
 from mappings.record_objects import range_indicator_id
 from mappings.well_known import WELL_KNOWN_OBJECTS
-from tests.feed.harness import LAB_A, LAB_B_IDENTITY, Exchange, run_dx
+from tests.feed.harness import LAB_A, LAB_B_IDENTITY, Exchange, build_exchange, run_dx
 from tests.feed.records_factory import NOW, ip_range, stix_time
+from tests.server.harness import database
 
 CIDR = "198.51.100.0/24"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def exchange(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Exchange]:
+    """The exchange on each of its databases (the lab side must not care which)."""
+    directory = tmp_path_factory.mktemp(f"provenance-{request.param}")
+    with database(request.param, directory) as url:
+        running = build_exchange(directory, database_url=url)
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
 
 
 def post(exchange: Exchange, collection_id: str, partner: str, objects: list[dict]) -> None:
