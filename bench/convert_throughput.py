@@ -276,7 +276,7 @@ pages the forked child shared with this benchmark. ``VmHWM`` is the new program'
 def command_run(paths: list[Path], output: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of ``dx convert`` run as a command."""
     command = [sys.executable, "-c", _REPORT_PEAK, "convert", *map(str, paths), "-o", str(output)]
-    command += ["--producer-key", PRODUCER.key, "--producer-name", PRODUCER.name]
+    command += ["--producer-key", PRODUCER.key, "--producer-name", PRODUCER.name, "--legacy-ids"]
     started = time.perf_counter()
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - started

@@ -36,8 +36,17 @@ def demo_lab_config_text(
     producer_name: str,
     collection: str,
     consortium_key_file: Path,
+    id_secret_file: Path | None = None,
 ) -> str:
-    """The ``lab.toml`` of one sample lab; paths are relative to the config's directory."""
+    """The ``lab.toml`` of one sample lab; paths are relative to the config's directory.
+
+    ``id_secret_file`` is the sample lab's public demo id secret; without one the
+    lab uses the legacy public ids (fine for a demo, never for a real lab)."""
+    ids = (
+        f"id_secret_file = {_toml_string(id_secret_file.as_posix())}"
+        if id_secret_file is not None
+        else 'id_scheme = "legacy"'
+    )
     return "\n".join(
         [
             f"# Written by `dx server demo` for the sample partner {partner_id}.",
@@ -50,6 +59,7 @@ def demo_lab_config_text(
             "[producer]",
             f"key = {_toml_string(producer_key)}",
             f"name = {_toml_string(producer_name)}",
+            ids,
             "",
             "[local]",
             f"store = {_toml_string(f'demo-{partner_id}-feed.sqlite3')}",
@@ -58,6 +68,14 @@ def demo_lab_config_text(
             "",
         ]
     )
+
+
+def _demo_id_secret(consortium_key_file: Path, partner_id: str, directory: Path) -> Path | None:
+    """The sample lab's demo id secret beside the demo consortium key, relative to ``directory``."""
+    secret = Path(consortium_key_file).parent / f"demo-{partner_id}-id-secret.json"
+    if not secret.is_file():
+        return None
+    return Path(os.path.relpath(os.path.abspath(secret), os.path.abspath(directory)))
 
 
 def write_demo_lab_configs(
@@ -94,6 +112,7 @@ def write_demo_lab_configs(
                 producer_name=partner["name"],
                 collection=collection,
                 consortium_key_file=key_file,
+                id_secret_file=_demo_id_secret(consortium_key_file, partner_id, directory),
             ),
         )
         load_lab_config(config_path).api_key()

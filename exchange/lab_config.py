@@ -7,7 +7,7 @@ an analyst's shell run with identical settings, and secrets can stay out of
 command lines (the API key may come from a file or the environment instead).
 
 This module is the one way the lab's TOML is read: ``load_lab_config`` for a
-full ``lab.toml``, ``load_producer`` for ``dx convert --producer-config``
+full ``lab.toml``, ``load_producer_settings`` for ``dx convert --producer-config``
 (a file with just the ``[producer]`` table, or a whole ``lab.toml``), both on
 ``read_toml`` and the same validation and error lines.
 
@@ -22,6 +22,7 @@ Example ``lab.toml``::
     [producer]
     key = "lab-b.example"
     name = "Lab B"
+    id_secret_file = "secrets/lab-b-id-secret.json"   # never shared (exchange.id_secret)
 
     [local]
     store = "var/lab-b-feed.sqlite3"
@@ -34,11 +35,12 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from exchange.errors import DxError
+from exchange.id_secret import IdSecretError, build_producer
 from mappings.producer import Producer
 
 API_KEY_ENV = "DX_API_KEY"
@@ -70,13 +72,27 @@ _NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 class ProducerSection(_Section):
     key: _NonEmpty
     name: _NonEmpty
+    id_secret_file: Path | None = None
+    id_scheme: Literal["keyed", "legacy"] = "keyed"
 
-    def producer(self, source: Path | str | None) -> Producer:
-        """The producer identity these settings name; LabConfigError when it is not valid."""
+    def producer(self, source: Path | str | None, id_secret_path: Path | None) -> Producer:
+        """The producer these settings name, with its id secret; LabConfigError if unusable.
+
+        ``id_secret_path`` is ``id_secret_file`` resolved against the config file's folder.
+        """
+        where = f"{source or 'lab config'}: producer"
         try:
-            return Producer(self.key, self.name)
+            return build_producer(
+                self.key,
+                self.name,
+                id_secret_file=id_secret_path,
+                id_scheme=self.id_scheme,
+                where=where,
+            )
+        except IdSecretError as exc:
+            raise LabConfigError(str(exc)) from None
         except ValueError as exc:
-            raise LabConfigError(f"{source or 'lab config'}: producer: {exc}") from None
+            raise LabConfigError(f"{where}: {exc}") from None
 
 
 class _ProducerOnly(BaseModel):
@@ -120,7 +136,9 @@ class LabConfig(_Section):
 
     def producer_identity(self) -> Producer | None:
         """The lab's producer from its ``[producer]`` table, if the config has one."""
-        return None if self.producer is None else self.producer.producer(self.source)
+        if self.producer is None:
+            return None
+        return self.producer.producer(self.source, self.id_secret_path)
 
     def _resolve(self, path: Path) -> Path:
         """Paths in the file are relative to the file, so a config can move with its data."""
@@ -135,6 +153,12 @@ class LabConfig(_Section):
     @property
     def artifacts_dir(self) -> Path:
         return self._resolve(self.local.artifacts)
+
+    @property
+    def id_secret_path(self) -> Path | None:
+        if self.producer is None or self.producer.id_secret_file is None:
+            return None
+        return self._resolve(self.producer.id_secret_file)
 
     @property
     def consortium_key_path(self) -> Path | None:
@@ -179,11 +203,15 @@ def load_lab_config(path: str | Path) -> LabConfig:
     return config.model_copy(update={"source": path.resolve()})
 
 
-def load_producer(path: str | Path) -> Producer:
-    """The producer named by the ``[producer]`` table (key, name) of a TOML file.
+def load_producer_settings(path: str | Path) -> tuple[ProducerSection, Path | None]:
+    """The ``[producer]`` table of a TOML file and its id secret file, resolved.
 
     A full lab config works too: other tables are ignored, so one file can
-    serve every lab-side command.
+    serve every lab-side command. ``id_secret_file`` is relative to the file.
     """
     path = Path(path)
-    return _validated(_ProducerOnly, read_toml(path), path).producer.producer(path)
+    section = _validated(_ProducerOnly, read_toml(path), path).producer
+    secret = section.id_secret_file
+    if secret is not None and not secret.is_absolute():
+        secret = path.parent / secret
+    return section, secret

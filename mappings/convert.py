@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 
 from mappings.from_stix import MappingError, objects_to_records, objects_to_records_by_producer
-from mappings.ids import authored_id
 from mappings.names import (
     EXT_TLP2,
 )
@@ -148,7 +147,7 @@ def bundle_id_of(producer: Producer, ids: Iterable[str], modified: Iterable[str]
     """
     lines = chain.from_iterable(zip(ids, repeat(" "), modified, repeat("\n")))
     digest = hashlib.sha256("".join(lines).encode()).hexdigest()
-    return authored_id("bundle", producer.key, digest)
+    return producer.object_id("bundle", digest)
 
 
 def records_to_bundle(records: Iterable[Record], producer: Producer) -> dict[str, Any]:

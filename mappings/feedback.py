@@ -27,7 +27,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from mappings.ids import authored_id
 from mappings.names import EXT_TLP2
 from mappings.producer import Producer
 from mappings.records import Tlp
@@ -48,14 +47,12 @@ _MAX_TEXT = 4096
 
 def sighting_id(reporter: Producer, sighted_ref: str, first_seen: datetime) -> str:
     """Deterministic id: one sighting per reporter, sighted object and window start."""
-    return authored_id(
-        "sighting", reporter.key, "sighting", sighted_ref, stix_timestamp(first_seen)
-    )
+    return reporter.object_id("sighting", "sighting", sighted_ref, stix_timestamp(first_seen))
 
 
 def opinion_id(author: Producer, object_refs: Iterable[str]) -> str:
     """Deterministic id: one opinion per author and set of objects."""
-    return authored_id("opinion", author.key, "opinion", *sorted(set(object_refs)))
+    return author.object_id("opinion", "opinion", *sorted(set(object_refs)))
 
 
 def _ref(value: str, what: str) -> str:

@@ -3,11 +3,18 @@
 Re-publishing a detection must produce a new *version* of the same objects,
 never duplicates, so every id is a UUIDv5 over stable keys:
 
-* objects a lab authors (SDOs, SROs): the project namespace over the
+* objects a lab authors (SDOs, SROs): the producer's own namespace over the
   producer key, the record kind, the record key and the object's role in the
   record ("indicator", "relationship:indicates:campaign"...). The record key is
   the producer's own stable key (cluster id, fingerprint id, CIDR), never a
-  raw identifier, so nobody can recompute an id from an e-mail address;
+  raw identifier, so nobody can recompute an id from an e-mail address. The
+  namespace is derived with HMAC-SHA256 from a secret only the producer holds
+  (``producer_namespace``), so another partner cannot compute the ids of
+  objects a lab has not published yet and post them first (the server gives
+  an id to whoever publishes it first). Labs that have not moved over use the
+  public project namespace (``PROJECT_NAMESPACE``, the "legacy" scheme);
+* the lab's identity and the project's well-known objects: the public
+  project namespace, since every partner must know them;
 * observables (SCOs): the STIX 2.1 rule (UUIDv5 in the OASIS SCO namespace
   over the canonical JSON of the ID contributing properties), so two labs
   that see the same keyed hash, range or fingerprint name the same object.
@@ -20,6 +27,7 @@ validator's ``uuid-check`` is disabled (see ``validation_settings``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Mapping
@@ -60,21 +68,52 @@ def uuid5_text(namespace: uuid.UUID, name: str) -> str:
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
-def authored_id(stix_type: str, *parts: str) -> str:
-    """``<stix_type>--<uuid5(project namespace, parts)>`` for an object a lab authors.
+ID_SECRET_MIN_BYTES: Final = 16
+"""A producer's id secret must carry at least 128 bits."""
+
+_NAMESPACE_LABEL: Final = b"dx authored ids v1\n"
+"""Domain separation: the id secret keys nothing else than this derivation."""
+
+
+def producer_namespace(producer_key: str, id_secret: bytes) -> uuid.UUID:
+    """The producer's private UUIDv5 namespace: HMAC-SHA256(id secret, label + producer key).
+
+    Without the secret the namespace (128 bits) is unknown, so no id in it can
+    be computed; with it, every run on every machine gives the same ids. The
+    ids are genuine UUIDv5 in a namespace of the producer's own, which is what
+    STIX 2.1 asks of deterministic SDO/SRO ids. The truncated SHA-1 output
+    that UUIDv5 keeps reveals neither the namespace nor a hash state to extend.
+    """
+    if len(id_secret) < ID_SECRET_MIN_BYTES:
+        raise ValueError(f"id secret: at least {ID_SECRET_MIN_BYTES} bytes are required")
+    digest = hmac.new(
+        id_secret, _NAMESPACE_LABEL + producer_key.encode("utf-8"), hashlib.sha256
+    ).digest()
+    return uuid.UUID(bytes=digest[:16])
+
+
+def authored_id(stix_type: str, *parts: str, namespace: uuid.UUID = PROJECT_NAMESPACE) -> str:
+    """``<stix_type>--<uuid5(namespace, parts)>`` for an object a lab authors.
 
     ``parts`` always starts with the producer key, so two labs never share an
-    authored id; the stix type is part of the name too.
+    authored id; the stix type is part of the name too. ``namespace`` is the
+    producer's (``producer_namespace``), or the public project namespace for
+    objects everyone must be able to name.
     """
     name = _SEPARATOR.join((stix_type, *parts))
-    return f"{stix_type}--{uuid5_text(PROJECT_NAMESPACE, name)}"
+    return f"{stix_type}--{uuid5_text(namespace, name)}"
 
 
 def record_object_id(
-    stix_type: str, producer_key: str, record_kind: str, record_key: str, role: str
+    stix_type: str,
+    producer_key: str,
+    record_kind: str,
+    record_key: str,
+    role: str,
+    namespace: uuid.UUID = PROJECT_NAMESPACE,
 ) -> str:
     """The id of one object a detection record produces."""
-    return authored_id(stix_type, producer_key, record_kind, record_key, role)
+    return authored_id(stix_type, producer_key, record_kind, record_key, role, namespace=namespace)
 
 
 def observable_id(stix_type: str, contributing: Mapping[str, str | int]) -> str:

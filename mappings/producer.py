@@ -1,17 +1,26 @@
-"""The lab that publishes: its stable key and its STIX identity.
+"""The lab that publishes: its stable key, its STIX identity and its id secret.
 
 Every object a lab authors carries ``created_by_ref`` to this identity, and
 the TAXII server only accepts objects whose ``created_by_ref`` is the
 publishing partner's own identity. The identity id is derived from the
-producer key alone, so it is the same on every run and every machine.
+producer key alone, so it is the same on every run and every machine and any
+partner can name it.
+
+The ids of the objects the lab authors are derived from its *id secret* too
+(``mappings.ids.producer_namespace``): a partner who knows the producer key
+cannot compute them ahead of the lab and squat them. The secret is passed in
+by the caller (this package reads no files); a producer without one uses the
+public, predictable "legacy" ids of earlier versions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from mappings.ids import authored_id
+from mappings.ids import PROJECT_NAMESPACE, authored_id, producer_namespace
 from mappings.records import _producer_key
 from mappings.timestamps import stix_timestamp
 from mappings.well_known import FIXED_OBJECT_TIME
@@ -28,6 +37,8 @@ class Producer:
 
     key: str
     name: str
+    id_secret: bytes | None = field(default=None, repr=False)
+    """The lab's private id secret (at least 16 bytes); None: legacy public ids."""
 
     def __post_init__(self) -> None:
         try:
@@ -38,6 +49,26 @@ class Producer:
             raise ValueError("producer name must be a non-empty string")
         if len(self.name) > 256:
             raise ValueError("producer name must be at most 256 characters")
+        if self.id_secret is not None:
+            if not isinstance(self.id_secret, bytes):
+                raise ValueError("id secret must be bytes")
+            producer_namespace(self.key, self.id_secret)  # refuses a short secret
+
+    @property
+    def legacy_ids(self) -> bool:
+        """True when authored ids are the public, predictable ones (no id secret)."""
+        return self.id_secret is None
+
+    @cached_property
+    def id_namespace(self) -> uuid.UUID:
+        """The UUIDv5 namespace of the objects this lab authors (secret unless legacy)."""
+        if self.id_secret is None:
+            return PROJECT_NAMESPACE
+        return producer_namespace(self.key, self.id_secret)
+
+    def object_id(self, stix_type: str, *parts: str) -> str:
+        """The id of an object this lab authors: ``parts`` name it within the lab."""
+        return authored_id(stix_type, self.key, *parts, namespace=self.id_namespace)
 
     @property
     def identity_id(self) -> str:

@@ -3,8 +3,10 @@
 Each record becomes objects that share its lifecycle: ``created`` is
 ``first_seen`` (so it never moves between versions), ``modified`` is
 ``updated``, ``confidence`` and the TLP marking come from the record, and a
-withdrawn record revokes every one of them. Their ids are UUIDv5 over the
-producer key, the record kind, the record key and the object's role.
+withdrawn record revokes every one of them. Their ids are UUIDv5 in the
+producer's namespace (``Producer.id_namespace``, secret unless the lab still
+uses legacy ids) over the producer key, the record kind, the record key and
+the object's role.
 
 * account cluster: the ``account-cluster`` SDO; ``user-account`` SCOs (shared)
   whose only identifying value is the keyed hash; ``related-to``
@@ -29,7 +31,6 @@ from typing import Any, Final
 
 from mappings import patterns
 from mappings.ids import (
-    PROJECT_NAMESPACE,
     observable_id,
     record_object_id,
     single_property_observable_id,
@@ -66,17 +67,26 @@ RANGE_KIND: Final = str(IpRange.model_fields["kind"].default)
 
 
 def range_indicator_id(producer: Producer, cidr: str) -> str:
-    return record_object_id("indicator", producer.key, RANGE_KIND, cidr, "range")
+    return record_object_id(
+        "indicator", producer.key, RANGE_KIND, cidr, "range", producer.id_namespace
+    )
 
 
 def fingerprint_indicator_id(producer: Producer, fingerprint_id: str, position: int) -> str:
     return record_object_id(
-        "indicator", producer.key, FINGERPRINT_KIND, fingerprint_id, f"fingerprint:{position}"
+        "indicator",
+        producer.key,
+        FINGERPRINT_KIND,
+        fingerprint_id,
+        f"fingerprint:{position}",
+        producer.id_namespace,
     )
 
 
 def cluster_object_id(producer: Producer, cluster_id: str) -> str:
-    return record_object_id(ACCOUNT_CLUSTER_TYPE, producer.key, CLUSTER_KIND, cluster_id, "sdo")
+    return record_object_id(
+        ACCOUNT_CLUSTER_TYPE, producer.key, CLUSTER_KIND, cluster_id, "sdo", producer.id_namespace
+    )
 
 
 def range_valid_until(record: IpRange) -> tuple[str, bool]:
@@ -116,6 +126,7 @@ class RecordWriter:
     def __init__(self, producer: Producer, shared: SharedObjects) -> None:
         self._producer = producer
         self._identity = producer.identity_id
+        self._namespace = producer.id_namespace
         self._shared = shared
 
     # -- common shapes -------------------------------------------------------
@@ -142,7 +153,7 @@ class RecordWriter:
         """A relationship the record owns; its id is fixed by the record and ``role``
         (``record_object_id`` written out: this is the most frequent object)."""
         name = "relationship" + owner.id_name + role
-        object_id = "relationship--" + uuid5_text(PROJECT_NAMESPACE, name)
+        object_id = "relationship--" + uuid5_text(self._namespace, name)
         obj = self._owned("relationship", object_id, owner)
         obj["relationship_type"] = relationship_type
         obj["source_ref"] = source
@@ -355,7 +366,9 @@ class RecordWriter:
             details["campaign_key"] = record.campaign
         indicator["extensions"] = {EXT_IP_RANGE_INDICATOR: details}
 
-        asn_id = record_object_id("indicator", self._producer.key, RANGE_KIND, cidr, "asn")
+        asn_id = record_object_id(
+            "indicator", self._producer.key, RANGE_KIND, cidr, "asn", self._namespace
+        )
         asn_indicator = self._owned("indicator", asn_id, owner)
         asn_indicator["name"] = f"AS{record.asn} {record.as_name}"
         asn_indicator["description"] = (

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mappings.ids import authored_id
 from mappings.producer import Producer
 from mappings.record_kinds import RECORD_KINDS
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
@@ -83,11 +82,11 @@ class _Observable:
 
 def campaign_id(producer: Producer, campaign_key: str | None) -> str:
     """One campaign per producer and campaign key; records without one share a default."""
-    return authored_id("campaign", producer.key, campaign_key or "")
+    return producer.object_id("campaign", campaign_key or "")
 
 
 def infrastructure_id(producer: Producer, campaign_key: str | None) -> str:
-    return authored_id("infrastructure", producer.key, "campaign", campaign_key or "")
+    return producer.object_id("infrastructure", "campaign", campaign_key or "")
 
 
 class SharedObjects:
@@ -238,9 +237,7 @@ class SharedObjects:
         target: str,
         c: Contributions,
     ) -> dict[str, Any]:
-        obj = self._authored(
-            "relationship", authored_id("relationship", self._producer.key, *id_parts), c
-        )
+        obj = self._authored("relationship", self._producer.object_id("relationship", *id_parts), c)
         obj["relationship_type"] = relationship_type
         obj["source_ref"] = source
         obj["target_ref"] = target

@@ -48,6 +48,7 @@ from exchange.commands.fingerprint import (
     records_jsonl,
 )
 from exchange.commands.pseudonymise import ColumnSpec, pseudonymise_csv
+from exchange.id_secret import id_secret_json
 from exchange.privacy import ConsortiumKey, key_to_json
 from exchange.readers import LAYOUTS, Record
 from mappings.producer import Producer
@@ -61,6 +62,14 @@ DEMO_KEY = ConsortiumKey(
     DEMO_KEY_ID, hashlib.sha256(b"distill-exchange public demo consortium key v1").digest()
 )
 """Public on purpose: anyone can recompute it, so it protects nothing. Demos only."""
+
+
+def demo_id_secret(producer_key: str) -> bytes:
+    """A sample lab's id secret, from a published phrase: public on purpose, demos only."""
+    return hashlib.sha256(
+        f"distill-exchange public demo id secret v1 {producer_key}".encode()
+    ).digest()
+
 
 KIND_ORDER = ("account-cluster", "prompt-fingerprint", "ip-range")
 CSV_FILES = {
@@ -797,6 +806,15 @@ A real consortium generates its key with
     save_key(generate_key('consortium-2026'), 'consortium-key.json')"
 
 and shares it between member labs out of band, never in a repository.
+
+`demo-lab-a-id-secret.json` and `demo-lab-b-id-secret.json` are the sample
+labs' id secrets (the ids of the objects each lab authors are derived from
+its own; see docs/stix-mapping.md, "Identifiers"). They are derived from
+published phrases too, so anyone can compute the sample labs' ids: demo only.
+A real lab creates its own, keeps it private (never shared, not even with
+partners: unlike the consortium key) and backs it up:
+
+    python3 -m exchange.id_secret lab-a.example secrets/lab-a-id-secret.json
 """
 
 SHARED_NETWORKS = """\
@@ -812,16 +830,19 @@ SHARED_NETWORKS = """\
 """
 
 
-def producer_toml(key: str, name: str) -> str:
+def producer_toml(lab: str, key: str, name: str) -> str:
     return (
         "# Who publishes: `dx convert --producer-config` reads the [producer] table.\n"
+        "# The id secret is the PUBLIC demo one (samples/keys/README.md): a real lab's\n"
+        "# is its own, private file.\n"
         f'[producer]\nkey = "{key}"\nname = "{name}"\n'
+        f'id_secret_file = "../keys/demo-{lab}-id-secret.json"\n'
     )
 
 
 PRODUCERS = {
-    "lab-a": Producer(key="lab-a.example", name="Lab A"),
-    "lab-b": Producer(key="lab-b.example", name="Lab B"),
+    "lab-a": Producer(key="lab-a.example", name="Lab A", id_secret=demo_id_secret("lab-a.example")),
+    "lab-b": Producer(key="lab-b.example", name="Lab B", id_secret=demo_id_secret("lab-b.example")),
 }
 
 
@@ -845,7 +866,11 @@ def main() -> None:
     write_text("raw/README.md", RAW_README)
     write_text("shared-networks.txt", SHARED_NETWORKS)
     for lab, producer in PRODUCERS.items():
-        write_text(f"{lab}/producer.toml", producer_toml(producer.key, producer.name))
+        assert producer.id_secret is not None
+        write_text(f"{lab}/producer.toml", producer_toml(lab, producer.key, producer.name))
+        write_text(
+            f"keys/demo-{lab}-id-secret.json", id_secret_json(producer.key, producer.id_secret)
+        )
 
     # Accounts seen by both labs, written differently (case, +tag): same hash after n1.
     shared_a = [

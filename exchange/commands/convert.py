@@ -18,7 +18,8 @@ from exchange.atomic import check_output_target, write_chunks_atomically
 from exchange.commands.failures import DxCommand, command_errors
 from exchange.commands.terminal import note, progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS, DxError, InputErrors
-from exchange.lab_config import load_producer
+from exchange.id_secret import build_producer
+from exchange.lab_config import load_producer_settings
 from exchange.readers import FORMAT_NAMES, MODEL_BY_KIND, LocatedRecord, iter_detections
 from exchange.readers.shared_networks import find_shared_overlaps, load_shared_networks
 from exchange.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler
@@ -27,19 +28,39 @@ from mappings.convert import MappingError, collector_paused
 from mappings.producer import Producer
 
 SHARED_NETWORKS_ENV = "DX_SHARED_NETWORKS"
+ID_SECRET_FILE_ENV = "DX_ID_SECRET_FILE"
 
 
-def resolve_producer(config: Path | None, key: str | None, name: str | None) -> Producer:
+def resolve_producer(
+    config: Path | None,
+    key: str | None,
+    name: str | None,
+    id_secret_file: Path | None = None,
+    legacy_ids: bool = False,
+) -> Producer:
     """The producer from ``--producer-config`` and/or the explicit options (which win)."""
+    secret_file, scheme, where = id_secret_file, "legacy" if legacy_ids else "keyed", "command line"
     if config is not None:
-        configured = load_producer(config)
-        key, name = key or configured.key, name or configured.name
+        settings, configured_secret = load_producer_settings(config)
+        key, name = key or settings.key, name or settings.name
+        if id_secret_file is None and not legacy_ids:
+            secret_file, scheme = configured_secret, settings.id_scheme
+            where = f"{config}: producer"
     if not key or not name:
         raise click.UsageError(
             "say who publishes: --producer-key and --producer-name, or --producer-config FILE"
         )
+    if secret_file is None and scheme == "keyed" and config is None:
+        raise DxError(
+            "--id-secret-file: required: the lab's id secret makes the ids of "
+            "its objects unpredictable to partners (create it with: python3 -m "
+            f"exchange.id_secret {key} FILE); --legacy-ids keeps the old public ids, "
+            "see docs/stix-mapping.md"
+        )
     try:
-        return Producer(key=key, name=name)
+        return build_producer(key, name, id_secret_file=secret_file, id_scheme=scheme, where=where)
+    except DxError:
+        raise
     except ValueError as exc:
         hint = "'--producer-key'/'--producer-name'"
         raise click.BadParameter(str(exc), param_hint=hint) from None
@@ -154,7 +175,8 @@ Examples:
       --producer-config samples/lab-a/producer.toml \\
       --shared-networks samples/shared-networks.txt -o bundle.json
   dx convert clusters.csv ranges.csv --producer-key lab-a.example \\
-      --producer-name "Lab A" --shared-networks shared-networks.txt -o -
+      --producer-name "Lab A" --id-secret-file secrets/lab-a-id-secret.json \\
+      --shared-networks shared-networks.txt -o -
 """
 
 
@@ -173,7 +195,20 @@ Examples:
 @click.option(
     "--producer-config",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML file with a [producer] table (key, name); lab.toml works.",
+    help="TOML file with a [producer] table (key, name, id_secret_file); lab.toml works.",
+)
+@click.option(
+    "--id-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=ID_SECRET_FILE_ENV,
+    help=f"The lab's own id secret file (never the consortium key): the ids of your "
+    f"objects are derived from it. Default: the config's, or ${ID_SECRET_FILE_ENV}.",
+)
+@click.option(
+    "--legacy-ids",
+    is_flag=True,
+    help="Public ids computed from the producer key alone (before id secrets); anyone "
+    "can predict them. Only for labs not yet moved over (docs/stix-mapping.md).",
 )
 @click.option(
     "--format",
@@ -224,6 +259,8 @@ def convert(
     producer_key: str | None,
     producer_name: str | None,
     producer_config: Path | None,
+    id_secret_file: Path | None,
+    legacy_ids: bool,
     input_format: str | None,
     kind: str | None,
     shared_networks: Path | None,
@@ -244,7 +281,9 @@ def convert(
     byte-identical output.
     """
     with command_errors("convert"):
-        producer = resolve_producer(producer_config, producer_key, producer_name)
+        producer = resolve_producer(
+            producer_config, producer_key, producer_name, id_secret_file, legacy_ids
+        )
         check_output_target(output)
         bundle, counts = convert_files(
             list(files),

@@ -4,8 +4,12 @@ Either from the local feed store (``--from-store lab.toml``: offline, all
 synced collections unless ``--collection`` narrows it) or from the server
 (``--from-server lab.toml``: the collections given with ``--collection``, else
 the config's). The bundle is validated with stix2-validator (strict, with the
-project's schemas) before anything is written; an invalid export is refused
-unless ``--allow-invalid``. The output file is replaced atomically.
+project's schemas) before anything is written. Objects that fail validation
+on their own (a partner's non-conforming object) are withheld, one warning
+line each, and the rest is written (exit 0; the ``exported`` line counts them
+as ``invalid_withheld``); a bundle still invalid after that is refused (exit 1)
+unless ``--allow-invalid``, which also keeps the invalid objects. The output
+file is replaced atomically.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from exchange.feed.export import (
     export_from_store,
     server_identities,
     store_identities,
+    withhold_invalid,
 )
 from exchange.feed.export_filters import ExportFilter, parse_tlp, resolve_producers
 from exchange.feed.logs import JsonLog
@@ -131,7 +136,11 @@ def _with_producers(
     show_default=True,
     help="Also include the objects the selected ones reference directly.",
 )
-@click.option("--allow-invalid", is_flag=True, help="Write the bundle even if validation fails.")
+@click.option(
+    "--allow-invalid",
+    is_flag=True,
+    help="Write the bundle even if validation fails, invalid objects included.",
+)
 @click.option(
     "-o",
     "--output",
@@ -198,12 +207,25 @@ def export(
         # Imported here: loading the validator takes about a second at start-up.
         from exchange.validate import validate_bundle
 
-        report = validate_bundle(result.bundle)
-        if not report.ok and not allow_invalid:
+        def errors_of(bundle: dict) -> list[str]:
+            return validate_bundle(bundle).errors
+
+        if allow_invalid:
+            errors = errors_of(result.bundle)
+        else:
+            errors = withhold_invalid(result, errors_of)
+            for invalid in result.invalid:
+                log.warning(
+                    "withheld_invalid",
+                    id=invalid.stix_id,
+                    version=invalid.version,
+                    problem=invalid.error,
+                )
+        if errors and not allow_invalid:
             fail(
                 "export",
                 f"{output}: not written: the bundle fails validation with "
-                f"{len(report.errors)} errors; first: {report.errors[0]}",
+                f"{len(errors)} errors; first: {errors[0]}",
             )
         write_atomically(output, bundle_json(result.bundle))
         log.event(
@@ -214,7 +236,8 @@ def export(
             objects=len(result.bundle["objects"]),
             withheld=len(result.withheld),
             unresolved=len(result.unresolved),
-            validation_errors=len(report.errors),
+            invalid_withheld=len(result.invalid),
+            validation_errors=len(errors),
         )
 
 

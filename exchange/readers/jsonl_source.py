@@ -15,6 +15,8 @@ from exchange.errors import ErrorCollector, InputError
 from exchange.readers.json_values import (
     DuplicateField,
     NonStandardNumber,
+    TooDeep,
+    compact_json,
     decode_strict,
     same_key_marks,
 )
@@ -46,6 +48,9 @@ def parse_jsonl(text: str, name: str, errors: ErrorCollector) -> list[RawRecord]
         except NonStandardNumber as exc:
             errors.add(InputError(name, number, None, f"malformed JSON: {exc}"))
             continue
+        except TooDeep as exc:
+            errors.add(InputError(name, number, None, str(exc)))
+            continue
         records.append(RawRecord(name, number, value))
     return records
 
@@ -76,4 +81,8 @@ def _parse_clean(text: str, name: str) -> list[RawRecord] | None:
             return None
         values.append(value)
         records.append(RawRecord(name, number, value))
-    return records if same_key_marks(text, orjson.dumps(values).decode()) else None
+    try:
+        compact = compact_json(values)
+    except TooDeep:
+        return None  # the careful path names the line
+    return records if same_key_marks(text, compact) else None

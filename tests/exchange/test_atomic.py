@@ -24,7 +24,7 @@ from exchange.atomic import (
 from exchange.cli import main
 from tests.exchange.helpers import cluster, ip_range, write_jsonl
 
-PRODUCER = ["--producer-key", "lab-test.example", "--producer-name", "Lab Test"]
+PRODUCER = ["--producer-key", "lab-test.example", "--producer-name", "Lab Test", "--legacy-ids"]
 
 
 def test_a_write_replaces_the_content_and_leaves_nothing_else(tmp_path: Path) -> None:

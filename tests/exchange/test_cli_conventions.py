@@ -120,7 +120,7 @@ def test_a_missing_input_or_key_file_is_one_line_and_status_1(
     missing_input = tmp_path / "nope.jsonl"
     converted = dx(
         "convert", missing_input, "--producer-key", "lab.example", "--producer-name", "Lab",
-        "-o", out,
+        "--legacy-ids", "-o", out,
     )  # fmt: skip
     assert converted.exit_code == 1
     assert one_line(converted).startswith(f"{missing_input}: ")  # an input problem: FILE: ...

@@ -33,7 +33,7 @@ from tests.exchange.helpers import (
     write_jsonl,
 )
 
-PRODUCER = ["--producer-key", "lab-test.example", "--producer-name", "Lab Test"]
+PRODUCER = ["--producer-key", "lab-test.example", "--producer-name", "Lab Test", "--legacy-ids"]
 PREVIOUS = b'{"previous": "bundle"}\n'
 
 

@@ -18,7 +18,7 @@ from mappings.convert import records_to_bundle
 from mappings.producer import Producer
 from tests.exchange.helpers import ip_range, valid_batch, write_jsonl
 
-PRODUCER = ["--producer-key", "lab-test.example", "--producer-name", "Lab Test"]
+PRODUCER = ["--producer-key", "lab-test.example", "--producer-name", "Lab Test", "--legacy-ids"]
 
 
 def _convert(records: Path, output: Path, *options: str) -> tuple[int, str]:

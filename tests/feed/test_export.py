@@ -214,3 +214,54 @@ def test_exports_of_the_samples_validate(exchange: Exchange, tmp_path: Path) -> 
     from_server = export(tmp_path, "server", lab)
     assert from_store == from_server
     assert {o["id"] for o in sample} <= set(by_id(from_store))
+
+
+def test_a_partners_invalid_object_is_withheld_and_the_rest_exported(tmp_path: Path) -> None:
+    """One writer's non-conforming object no longer fails other labs' exports as a whole."""
+    from exchange.feed.store import FeedStore, ReceivedVersion
+    from tests.feed.harness import LAB_B_IDENTITY
+    from tests.feed.stix_factory import indicator
+
+    good = indicator("export-good", "198.51.100.0/24")
+    bad = indicator("export-bad", "203.0.113.0/24", created_by=LAB_B_IDENTITY)
+    bad["indicator_types"] = ["not-in-the-vocabulary"]  # stored by the server, refused by strict
+    lab = tmp_path / "lab.toml"
+    lab.write_text(
+        '[server]\napi_root = "http://127.0.0.1:9/exchange/"\npartner_id = "lab-b"\n'
+        'api_key = "unused"\n[local]\nstore = "feed.sqlite3"\n',
+        encoding="utf-8",
+    )
+    with FeedStore(tmp_path / "feed.sqlite3") as store:
+        versions = [
+            ReceivedVersion(obj["id"], obj["modified"], f"2026-03-01T00:00:0{i}Z", obj)
+            for i, obj in enumerate([good, bad], start=1)
+        ]
+        store.store_page("http://127.0.0.1:9/exchange/", "c", versions, "2026-03-01T00:00:02Z")
+
+    out = tmp_path / "out.json"
+    done = CliRunner().invoke(
+        export_command, ["--from-store", str(lab), "--type", "indicator", "-o", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    events = [orjson.loads(line) for line in done.stderr.splitlines()]
+    withheld = [e for e in events if e["event"] == "withheld_invalid"]
+    assert [(e["id"], e["level"]) for e in withheld] == [(bad["id"], "warning")]
+    assert "indicator_types" in withheld[0]["problem"]
+    summary = events[-1]
+    assert (summary["event"], summary["invalid_withheld"], summary["validation_errors"]) == (
+        "exported",
+        1,
+        0,
+    )
+    assert validate_bundle(out).errors == []
+    indicators = lambda: {  # noqa: E731
+        obj["id"] for obj in orjson.loads(out.read_bytes())["objects"] if obj["type"] == "indicator"
+    }
+    assert indicators() == {good["id"]}
+
+    kept = CliRunner().invoke(
+        export_command,
+        ["--from-store", str(lab), "--type", "indicator", "--allow-invalid", "-o", str(out)],
+    )
+    assert kept.exit_code == 0, kept.output
+    assert indicators() == {good["id"], bad["id"]}

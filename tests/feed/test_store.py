@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from exchange.feed.store import FeedStore, FeedStoreError, ReceivedVersion
@@ -121,3 +122,111 @@ def test_objects_orjson_cannot_encode_are_kept_exactly(store: FeedStore) -> None
         ROOT, COLLECTION, [received(obj, "2026-03-01T00:00:01Z")], "2026-03-01T00:00:01Z"
     )
     assert store.current_objects() == [obj]
+
+
+LAB_B_IDENTITY = "identity--9462e710-e71f-5dbc-95aa-877ffa73d0fd"
+
+
+def test_a_version_by_another_creator_is_refused_and_reported(store: FeedStore) -> None:
+    """Lab B's revoked copy of lab A's indicator, from another collection, never counts."""
+    original = indicator("owned", modified="2026-01-01T00:00:00Z")
+    poisoned = indicator("owned", modified="2026-06-01T00:00:00Z", revoked=True)
+    poisoned["created_by_ref"] = LAB_B_IDENTITY
+    anonymous = indicator("owned", modified="2026-07-01T00:00:00Z", revoked=True)
+    del anonymous["created_by_ref"]
+    store.store_page(
+        ROOT, COLLECTION, [received(original, "2026-03-01T00:00:01Z")], "2026-03-01T00:00:01Z"
+    )
+    page = store.store_page_report(
+        ROOT,
+        OTHER,
+        [received(poisoned, "2026-03-02T00:00:01Z"), received(anonymous, "2026-03-02T00:00:02Z")],
+        "2026-03-02T00:00:02Z",
+    )
+    assert page.stored == 0
+    assert [(r.stix_id, r.created_by_ref, r.first_creator) for r in page.refused] == [
+        (original["id"], LAB_B_IDENTITY, original["created_by_ref"]),
+        (original["id"], None, original["created_by_ref"]),
+    ]
+    assert store.cursor(ROOT, OTHER) == "2026-03-02T00:00:02Z"
+    assert store.current_objects() == [original]
+    assert [v.obj for v in store.iter_versions()] == [original]
+    assert store.latest_by_id([original["id"]])[original["id"]].obj == original
+
+
+def test_the_earliest_creator_wins_whichever_collection_is_synced_first(store: FeedStore) -> None:
+    """The poisoned collection synced first: the original, added earlier, takes the object back."""
+    original = indicator("first", modified="2026-01-01T00:00:00Z")
+    update = indicator("first", cidr="198.51.100.0/25", modified="2026-02-01T00:00:00Z")
+    poisoned = indicator("first", modified="2026-06-01T00:00:00Z", revoked=True)
+    poisoned["created_by_ref"] = LAB_B_IDENTITY
+    early = store.store_page_report(
+        ROOT, OTHER, [received(poisoned, "2026-03-05T00:00:00Z")], "2026-03-05T00:00:00Z"
+    )
+    assert (early.stored, early.refused) == (1, [])
+    late = store.store_page_report(
+        ROOT,
+        COLLECTION,
+        [received(original, "2026-03-01T00:00:00Z"), received(update, "2026-03-06T00:00:00Z")],
+        "2026-03-06T00:00:00Z",
+    )
+    assert late.stored == 2
+    assert [(r.collection, r.created_by_ref) for r in late.refused] == [(OTHER, LAB_B_IDENTITY)]
+    assert store.current_objects() == [update]
+    assert store.count_versions(OTHER) == 0
+
+
+def test_observables_have_no_creator_and_are_kept_as_before(store: FeedStore) -> None:
+    address = {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": "ipv4-addr--" + "1" * 8 + "-1111-4111-8111-" + "1" * 12,
+        "value": "198.51.100.7",
+    }
+    later = dict(address, x_note="seen again")
+    pages = [
+        received_plain(address, "2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z"),
+        received_plain(later, "2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z"),
+    ]
+    page = store.store_page_report(ROOT, COLLECTION, pages, "2026-03-02T00:00:00Z")
+    assert (page.stored, page.refused) == (2, [])
+
+
+def received_plain(obj: dict, version: str, date_added: str) -> ReceivedVersion:
+    return ReceivedVersion(obj["id"], version, date_added, obj)
+
+
+def test_a_store_from_before_first_creators_is_cleaned_when_opened(tmp_path: Path) -> None:
+    """Stores written by an older dx kept every version: opening one drops the foreign ones."""
+    import sqlite3
+
+    original = indicator("old", modified="2026-01-01T00:00:00Z")
+    poisoned = indicator("old", modified="2026-06-01T00:00:00Z", revoked=True)
+    poisoned["created_by_ref"] = LAB_B_IDENTITY
+    path = tmp_path / "old.sqlite3"
+    with FeedStore(path) as opened:
+        opened.store_page(
+            ROOT, OTHER, [received(poisoned, "2026-03-02T00:00:00Z")], "2026-03-02T00:00:00Z"
+        )
+        opened.store_page(
+            ROOT, COLLECTION, [received(original, "2026-03-01T00:00:00Z")], "2026-03-01T00:00:00Z"
+        )
+    with sqlite3.connect(path) as raw:  # as an older store: all versions, no creators table
+        raw.execute(
+            "INSERT INTO object_versions (collection, stix_id, obj_type, version, version_key,"
+            " date_added, created_by_ref, revoked, body) SELECT ?, stix_id, obj_type,"
+            " '2026-06-01T00:00:00Z', '2026-06-01T00:00:00.000000000Z', '2026-03-02T00:00:00Z',"
+            " ?, 1, ? FROM object_versions",
+            (OTHER, LAB_B_IDENTITY, orjson.dumps(poisoned).decode()),
+        )
+        raw.execute("DROP TABLE object_creators")
+    with FeedStore(path) as reopened:
+        assert reopened.current_objects() == [original]
+        assert reopened.count_versions(OTHER) == 0
+
+
+def test_the_store_counts_the_exchange_observable_as_an_observable() -> None:
+    from exchange.feed.creators import OBSERVABLE_TYPES
+    from mappings import names
+
+    assert names.PROMPT_FINGERPRINT_TYPE in OBSERVABLE_TYPES

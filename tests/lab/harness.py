@@ -29,14 +29,25 @@ from typing import Any
 
 import requests
 
+from exchange.id_secret import load_id_secret
 from mappings.producer import Producer
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
 DEMO_KEY = SAMPLES / "keys" / "demo-consortium-key.json"
+
+
+def _demo_id_secret(partner: str) -> Path:
+    """The sample lab's public demo id secret (the samples are made with it)."""
+    return SAMPLES / "keys" / f"demo-{partner}-id-secret.json"
+
+
 PRODUCERS = {
-    "lab-a": Producer("lab-a.example", "Lab A"),
-    "lab-b": Producer("lab-b.example", "Lab B"),
+    partner: Producer(key, name, load_id_secret(_demo_id_secret(partner), key))
+    for partner, key, name in (
+        ("lab-a", "lab-a.example", "Lab A"),
+        ("lab-b", "lab-b.example", "Lab B"),
+    )
 }
 COLLECTION_ALIAS = "distillation-indicators"
 START_TIMEOUT_S = 30.0
@@ -191,6 +202,7 @@ class Exchange:
             "[producer]",
             _toml_line("key", producer.key),
             _toml_line("name", producer.name),
+            _toml_line("id_secret_file", str(_demo_id_secret(partner))),
             "[local]",
             'store = "feed.sqlite3"',
             'artifacts = "artifacts"',

@@ -40,6 +40,7 @@ def local_lab_config(
     ]
     if producer is not None:
         lines += ["[producer]", f'key = "{producer[0]}"', f'name = "{producer[1]}"']
+        lines.append('id_scheme = "legacy"')
     lines += ["[local]", 'store = "feed.sqlite3"']
     if key:
         lines.append(f'consortium_key_file = "{DEMO_KEY}"')

@@ -17,6 +17,7 @@ import pytest
 import stix2
 
 import mappings  # noqa: F401  (registers the custom classes)
+from exchange.id_secret import load_id_secret
 from exchange.readers import read_records
 from exchange.validate import validate_bundle
 from mappings.convert import bundle_json, objects_to_records, records_to_bundle
@@ -32,7 +33,8 @@ CASES = {
 
 def _producer(relative: str) -> Producer:
     table = tomllib.loads((SAMPLES / relative).read_text("utf-8"))["producer"]
-    return Producer(table["key"], table["name"])
+    secret_file = (SAMPLES / relative).parent / table["id_secret_file"]
+    return Producer(table["key"], table["name"], load_id_secret(secret_file, table["key"]))
 
 
 @pytest.mark.parametrize("bundle_name", list(CASES))
