@@ -12,7 +12,6 @@ import tests.mappings.stix_factories as factories
 from mappings.canonical_bundle import CanonicalBundleBuilder
 from mappings.convert import MappingError, bundle_json, records_to_bundle
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
-from mappings.well_known import TLP_MARKING_IDS
 
 Record = AccountCluster | PromptFingerprint | IpRange
 

@@ -136,7 +136,9 @@ def test_shared_objects_take_the_least_restrictive_tlp_of_their_records() -> Non
     red_range = next(o for o in objects.values() if o.get("value") == "198.51.100.0/24")
     assert "object_marking_refs" not in red_range
     red_indicator = next(
-        o for o in objects.values() if "198.51.100.0/24" in o.get("pattern", "") and "ISSUBSET" in o["pattern"]
+        o
+        for o in objects.values()
+        if "198.51.100.0/24" in o.get("pattern", "") and "ISSUBSET" in o["pattern"]
     )
     assert red_indicator["object_marking_refs"] == [TLP_MARKING_IDS["red"]]
     system = next(o for o in objects.values() if o["type"] == "autonomous-system")
