@@ -12,6 +12,7 @@ import click
 
 from exchange.commands.act import act
 from exchange.commands.convert import convert
+from exchange.commands.correlate import correlate_command
 from exchange.commands.export import export
 from exchange.commands.feedback import feedback
 from exchange.commands.fingerprint import fingerprint
@@ -56,4 +57,5 @@ main.add_command(act)
 main.add_command(export)
 main.add_command(match)
 main.add_command(feedback)
+main.add_command(correlate_command)
 main.add_command(server)
