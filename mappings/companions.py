@@ -68,7 +68,8 @@ REPORT_MAX_REFS: Final = 5_000
 """Object references per report part: about 300 KB, well inside a TAXII request."""
 
 _TLP_RANK: Final = {level: rank for rank, level in enumerate(TLP_ORDER)}
-_REPORT_SKIPPED_TYPES: Final = ("relationship", "sighting")
+_REPORT_SKIPPED_TYPES: Final = ("relationship--", "sighting--")
+_OTHER_RECORDS_TYPES: Final = ("indicator--", "account-cluster--")
 
 
 def lifetime_end(last_seen: datetime, lifetime: timedelta) -> str:
@@ -83,12 +84,27 @@ def cluster_indicator_id(producer: Producer, cluster_id: str, part: int) -> str:
 
 
 def members_pattern(hashes: Iterable[str]) -> str:
-    """``[user-account:user_id = 'h1' OR user-account:user_id = 'h2' ...]``.
+    """``[user-account:user_id IN ('h1', 'h2', ...)]``: any one listed account matches.
 
-    One observation, OR'd comparisons: a consumer matches any one account.
-    Hashes are 64 hex digits (the record model checks it), so no quoting is needed.
+    ``IN`` rather than OR'd ``=`` comparisons, for MISP: misp-stix merges an
+    indicator whose ``=`` values equal an observable of the bundle into that
+    observable (the ``user-account`` SCOs are in every bundle), giving the
+    result a derived uuid, so the indicator and every sighting of it vanish.
+    An ``IN`` set is kept as one ``user-account`` object under the indicator's
+    uuid, its member hashes IDS-flagged, and sightings of it stay attached.
+    Hashes are 64 hex digits (the record model checks it): nothing to escape.
     """
-    return "[" + " OR ".join(f"user-account:user_id = '{h}'" for h in hashes) + "]"
+    return "[user-account:user_id IN (" + ", ".join(f"'{h}'" for h in hashes) + ")]"
+
+
+def parse_members_pattern(pattern: str) -> list[str]:
+    """The member hashes of a pattern ``members_pattern`` wrote ([] for any other pattern)."""
+    prefix, suffix = "[user-account:user_id IN (", ")]"
+    if not (pattern.startswith(prefix) and pattern.endswith(suffix)):
+        return []
+    items = pattern[len(prefix) : -len(suffix)].split(", ")
+    hashes = [item[1:-1] for item in items if len(item) == 66 and item[0] == item[-1] == "'"]
+    return hashes if len(hashes) == len(items) else []
 
 
 def cluster_indicators(
@@ -97,8 +113,12 @@ def cluster_indicators(
     owned: Callable[[str, str], dict[str, Any]],
     relationship: Callable[[str, str, str, str], dict[str, Any]],
     campaign: str,
+    cluster_sdo: str,
 ) -> list[dict[str, Any]]:
-    """The cluster's member indicators and their ``indicates`` relationships.
+    """The cluster's member indicators, their ``indicates`` relationships to the
+    campaign and the cluster SDO's ``related-to`` relationships to them (so a
+    lab that matches an account can sight the standard indicator, which every
+    consumer keeps, rather than the custom SDO).
 
     ``owned(type, id)`` and ``relationship(role, type, source, target)`` are the
     record writer's, so the indicators share the cluster's lifecycle exactly.
@@ -136,6 +156,9 @@ def cluster_indicators(
         out.append(
             relationship(f"members-indicate:campaign:{number}", "indicates", indicator_id, campaign)
         )
+        out.append(
+            relationship(f"related-to:members:{number}", "related-to", cluster_sdo, indicator_id)
+        )
     return out
 
 
@@ -155,8 +178,11 @@ class CampaignReports:
         for obj in objects:
             obj_type = obj["type"]
             if obj_type == "relationship":
-                refs[obj["source_ref"]] = None
-                refs[obj["target_ref"]] = None
+                # Observables, the campaign and its infrastructure; another record's
+                # indicator or cluster is named by that record, if the batch holds it.
+                for end in (obj["source_ref"], obj["target_ref"]):
+                    if not end.startswith(_OTHER_RECORDS_TYPES):
+                        refs[end] = None
                 continue
             refs[obj["id"]] = None
             for member in obj.get("member_refs", ()):

@@ -209,6 +209,7 @@ class RecordWriter:
             lambda stix_type, object_id: self._owned(stix_type, object_id, owner),
             lambda role, kind, source, target: rel(owner, role, kind, source, target),
             campaign,
+            sdo_id,
         )
         return out
 
