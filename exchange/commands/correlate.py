@@ -111,3 +111,7 @@ def correlate_command(
             print_report(command, report, False)
             if not report.ok:
                 sys.exit(EXIT_REFUSED)
+
+
+if __name__ == "__main__":
+    correlate_command()
