@@ -67,6 +67,18 @@ is retired. IP ranges keep their own rule (record ``valid_until`` or
 REPORT_MAX_REFS: Final = 5_000
 """Object references per report part: about 300 KB, well inside a TAXII request."""
 
+CLUSTER_INDICATOR_DESCRIPTION: Final = (
+    "Accounts of a distillation cluster ({members} accounts, {listed} listed), as keyed "
+    "{algorithm} hashes of their normalised identifiers under key {key_id}: hash your own "
+    "identifiers with the consortium key to match. Raw identifiers are never shared."
+)
+REPORT_DESCRIPTION: Final = (
+    "What {producer} shares about {what}: account clusters (with indicators over their "
+    "keyed member hashes), prompt-template fingerprints and proxy address ranges, as of "
+    "this version."
+)
+"""Fixed prose of the companions (the privacy tests count its words as the exchange's own)."""
+
 _TLP_RANK: Final = {level: rank for rank, level in enumerate(TLP_ORDER)}
 _REPORT_SKIPPED_TYPES: Final = ("relationship--", "sighting--")
 _OTHER_RECORDS_TYPES: Final = ("indicator--", "account-cluster--")
@@ -139,11 +151,11 @@ def cluster_indicators(
         indicator = owned("indicator", indicator_id)
         of = f" (part {number + 1} of {len(parts)})" if len(parts) > 1 else ""
         indicator["name"] = f"Account cluster {key}: member accounts{of}"
-        indicator["description"] = (
-            f"Accounts of a distillation cluster ({record.member_count} accounts, "
-            f"{len(hashes)} listed), as keyed {record.hashing.algorithm} hashes of their "
-            f"normalised identifiers under key {record.hashing.key_id}: hash your own "
-            "identifiers with the consortium key to match. Raw identifiers are never shared."
+        indicator["description"] = CLUSTER_INDICATOR_DESCRIPTION.format(
+            members=record.member_count,
+            listed=len(hashes),
+            algorithm=record.hashing.algorithm,
+            key_id=record.hashing.key_id,
         )
         indicator["indicator_types"] = ["malicious-activity"]
         indicator["pattern"] = members_pattern(part)
@@ -229,11 +241,7 @@ class CampaignReports:
             "modified": stix_timestamp(updated),
             "published": stix_timestamp(updated),
             "name": f"{producer.name}: {what}{of}",
-            "description": (
-                f"What {producer.name} shares about {what}: account clusters (with indicators "
-                "over their keyed member hashes), prompt-template fingerprints and proxy "
-                "address ranges, as of this version."
-            ),
+            "description": REPORT_DESCRIPTION.format(producer=producer.name, what=what),
             "report_types": ["campaign", "indicator"],
             "object_refs": refs,
             "object_marking_refs": [TLP_MARKING_IDS[TLP_ORDER[self._tlp_rank[key]]]],
