@@ -19,9 +19,11 @@ every record also travels in objects any STIX 2.1 consumer can act on:
 Why a report and not a grouping: a lab's campaign bundle is finished
 intelligence the lab publishes and stands behind, which is what STIX 2.1
 says a report is (a grouping is explicitly "not finished intelligence", for
-analysis in progress). misp-stix turns either into an event, but only a
-report's ``published`` makes the event published, and OpenCTI files reports
-as the analyst-facing container.
+analysis in progress). misp-stix turns either into an event titled after
+it; OpenCTI files reports as the analyst-facing container. ``published`` is
+the latest update: misp-stix leaves such an event unpublished (it publishes
+only when ``published`` differs from ``modified``), so the importing analyst
+decides when it goes out.
 """
 
 from __future__ import annotations
