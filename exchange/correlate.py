@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from itertools import combinations
 from typing import Any
 
+from exchange.feed.export import ServerSource
+from exchange.feed.timestamps import object_version, timestamp_key
 from mappings import patterns
 from mappings.ids import authored_id
 from mappings.names import (
@@ -187,6 +189,29 @@ def campaign_evidence(objects: Iterable[Mapping[str, Any]]) -> dict[str, Campaig
                 if sco is not None:
                     found.fingerprints[ref] = f"{sco.get('algorithm')}:{sco.get('value')}"
     return evidence
+
+
+def current_server_objects(source: ServerSource) -> list[dict[str, Any]]:
+    """The latest, unrevoked version of every object the lab may read on the exchange
+    (``source`` reads as the lab's partner account, so nothing else is served)."""
+    versions = source.objects(version="last")
+    revoked = {obj["id"] for obj in versions if obj.get("revoked") is True}
+    latest: dict[str, tuple[str, dict[str, Any]]] = {}
+    for obj in versions:
+        key = _version_key(obj)
+        current = latest.get(obj["id"])
+        if current is None or key > current[0]:
+            latest[obj["id"]] = (key, obj)
+    return [obj for object_id, (_, obj) in sorted(latest.items()) if object_id not in revoked]
+
+
+def _version_key(obj: dict[str, Any]) -> str:
+    """Comparable version (``modified``, else ``created``; observables have neither)."""
+    version = object_version(obj)
+    try:
+        return timestamp_key(version) if version else ""
+    except ValueError:
+        return ""
 
 
 def _jaccard(shared: int, first: int, second: int) -> float:

@@ -1,7 +1,8 @@
 """``dx correlate``: which campaigns of different labs look like one operation.
 
-Reads only the lab's local store (run ``dx poll`` first), so it sees exactly
-what the exchange let this lab read; see ``exchange.correlate`` for what links
+Reads the lab's local store (run ``dx poll`` first), or with
+``--from-server`` the config's collections on the exchange; either way it
+sees exactly what the exchange lets this lab read; see ``exchange.correlate`` for what links
 campaigns and how strength is measured. ``--stix FILE`` writes the links as a
 bundle of groupings authored by this lab (its ``[producer]`` identity), and
 ``--publish`` posts them to the lab's collection.
@@ -16,10 +17,11 @@ import click
 import orjson
 
 from exchange.commands.publish import lab_producer, print_report, target_collection
-from exchange.correlate import correlate, correlation_bundle
+from exchange.correlate import correlate, correlation_bundle, current_server_objects
 from exchange.feed.atomic import write_atomically
 from exchange.feed.cli_errors import EXIT_REFUSED, fail, one_line_errors
 from exchange.feed.client import TaxiiSession
+from exchange.feed.export import ServerSource
 from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
@@ -31,6 +33,7 @@ Examples:
   dx poll --config lab.toml --once
   dx correlate --config lab.toml
   dx correlate --config lab.toml --json --min-shared 3
+  dx correlate --config lab.toml --from-server
   dx correlate --config lab.toml --stix links.json      # then: dx publish links.json
   dx correlate --config lab.toml --publish
 """
@@ -51,6 +54,12 @@ Examples:
     show_default=True,
     help="Leave out pairs sharing fewer items (accounts + fingerprints + ranges).",
 )
+@click.option(
+    "--from-server",
+    is_flag=True,
+    help="Read the config's collections on the exchange (as this lab's partner) instead of "
+    "the local store.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per correlation.")
 @click.option(
     "--stix",
@@ -64,6 +73,7 @@ Examples:
 def correlate_command(
     config_path: Path,
     min_shared: int,
+    from_server: bool,
     as_json: bool,
     stix_path: Path | None,
     publish: bool,
@@ -74,8 +84,14 @@ def correlate_command(
     command = "correlate"
     with one_line_errors(command):
         config = load_lab_config(config_path)
-        with FeedStore(config.store_path) as store:
-            found = correlate(store.current_objects(), min_shared=min_shared)
+        if from_server:
+            with TaxiiSession.from_config(config, log=JsonLog(quiet=True)) as session:
+                source = ServerSource(session, list(config.server.collections))
+                objects = current_server_objects(source)
+        else:
+            with FeedStore(config.store_path) as store:
+                objects = store.current_objects()
+        found = correlate(objects, min_shared=min_shared)
         for item in found:
             if as_json:
                 click.echo(orjson.dumps(item.to_dict(), option=orjson.OPT_SORT_KEYS).decode())

@@ -98,10 +98,19 @@ def test_sample_campaigns_correlate_only_for_a_partner_that_reads_both(
     human = lab_b.dx("correlate").stdout
     assert "shared prompt fingerprints" in human and next(iter(ranges)) in human
 
+    # Read straight from the exchange: the same answer.
+    from_server = lab_b.dx("correlate", "--json", "--from-server").stdout.splitlines()
+    assert [json.loads(line) for line in from_server] == [found]
+
     # Lab A cannot read lab B's collection: its store never holds lab B's campaign,
-    # so nothing links to it (and the command says so).
+    # so nothing links to it (and the command says so); nor does the exchange serve it.
     assert _correlations(lab_a) == []
     assert "share anything" in lab_a.dx("correlate").stderr
+    assert lab_a.dx("correlate", "--json", "--from-server").stdout == ""
+    denied = exchange.lab("corr-lab-a-asks-b", "lab-a", collections=[col_a, col_b])
+    refused = denied.dx("correlate", "--from-server", check=False)
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert "Traceback" not in refused.stderr and "dx correlate: error:" in refused.stderr
 
     # Lab B publishes the link under its own identity; the exchange accepts it.
     links = tmp_path / "links.json"
