@@ -12,6 +12,7 @@ import click
 
 from exchange.commands.act import act
 from exchange.commands.convert import convert
+from exchange.commands.correlate import correlate_command
 from exchange.commands.export import export
 from exchange.commands.failures import DxGroup
 from exchange.commands.feedback import feedback
@@ -59,4 +60,5 @@ main.add_command(act)
 main.add_command(export)
 main.add_command(match)
 main.add_command(feedback)
+main.add_command(correlate_command)
 main.add_command(server)

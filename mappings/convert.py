@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from mappings.companions import CampaignReports
 from mappings.from_stix import MappingError, objects_to_records, objects_to_records_by_producer
 from mappings.names import (
     EXT_TLP2,
@@ -106,6 +107,7 @@ class BatchConverter:
         self._producer = producer
         self._shared = SharedObjects(producer)
         self._writer = RecordWriter(producer, self._shared)
+        self._reports = CampaignReports(producer)
         self._seen: set[tuple[str, str]] = set()
         self._kinds: set[str] = set()
         self._tlps: set[str] = set()
@@ -126,12 +128,15 @@ class BatchConverter:
         self._seen.add(identity)
         self._kinds.add(record.kind)
         self._tlps.add(record.tlp)
-        return kind.to_stix(self._writer, record)
+        objects = kind.to_stix(self._writer, record)
+        self._reports.add(record, objects)
+        return objects
 
     def finish(self) -> list[dict[str, Any]]:
         """The identity, shared and well-known objects, once every record is added."""
         objects = [self._producer.identity_object()]
         objects += self._shared.objects()
+        objects += self._reports.objects(self._shared.techniques_of)
         # Shared objects take the least restrictive TLP of their records: always one of tlps.
         objects += _referenced_well_known(self._kinds, self._tlps, self._shared.techniques())
         return objects

@@ -11,7 +11,8 @@ the object's role.
 * account cluster: the ``account-cluster`` SDO; ``user-account`` SCOs (shared)
   whose only identifying value is the keyed hash; ``related-to``
   relationships to the campaign, to each referenced prompt fingerprint's
-  first indicator and to each referenced range's indicator;
+  first indicator and to each referenced range's indicator; indicators over
+  the member hashes that ``indicate`` the campaign (``mappings.companions``);
 * prompt fingerprint: one indicator per fingerprint value (STIX pattern on
   the ``prompt-fingerprint`` SCO for an exact hash, ``dx-prompt-signature``
   for a near-duplicate signature), the SCO itself (shared), ``indicates``
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from mappings import patterns
+from mappings.companions import PROMPT_INDICATOR_LIFETIME, cluster_indicators, lifetime_end
 from mappings.ids import (
     observable_id,
     record_object_id,
@@ -58,7 +60,7 @@ from mappings.records import (
 from mappings.shared_objects import SharedObjects
 from mappings.timestamps import stix_timestamp
 from mappings.vocab import to_stix_term
-from mappings.well_known import TLP_MARKING_IDS
+from mappings.well_known import TLP_MARKING_IDS, atlas_kill_chain_phases
 
 # The kinds' names as their models declare them (they enter the ids' derivation).
 CLUSTER_KIND: Final = str(AccountCluster.model_fields["kind"].default)
@@ -213,6 +215,14 @@ class RecordWriter:
         for cidr in dict.fromkeys(record.ip_range_refs):
             target = range_indicator_id(self._producer, cidr)
             out.append(rel(owner, f"related-to:ip-range:{cidr}", "related-to", sdo_id, target))
+        out += cluster_indicators(
+            self._producer,
+            record,
+            lambda stix_type, object_id: self._owned(stix_type, object_id, owner),
+            lambda role, kind, source, target: rel(owner, role, kind, source, target),
+            campaign,
+            sdo_id,
+        )
         return out
 
     def _member(self, kind: str, keyed_hash: str, record: AccountCluster) -> str:
@@ -258,11 +268,14 @@ class RecordWriter:
 
         out: list[dict[str, Any]] = []
         rel = self._relationship
+        valid_until = lifetime_end(record.last_seen, PROMPT_INDICATOR_LIFETIME)
         for position, value in enumerate(record.fingerprints):
             indicator_id = fingerprint_indicator_id(self._producer, key, position)
             indicator = self._owned("indicator", indicator_id, owner)
             self._describe_fingerprint(indicator, record, value)
             indicator["valid_from"] = owner.created
+            indicator["valid_until"] = valid_until
+            indicator["kill_chain_phases"] = atlas_kill_chain_phases("AML.T0065")
             details = dict(common)
             details["position"] = position
             details["algorithm"] = value.algorithm
@@ -350,6 +363,7 @@ class RecordWriter:
         indicator["pattern_version"] = "2.1"
         indicator["valid_from"] = owner.created
         indicator["valid_until"] = valid_until
+        indicator["kill_chain_phases"] = atlas_kill_chain_phases("AML.T0008.005")
         details: dict[str, Any] = {
             "extension_type": "property-extension",
             "asn": record.asn,
@@ -381,6 +395,7 @@ class RecordWriter:
         asn_indicator["pattern_version"] = "2.1"
         asn_indicator["valid_from"] = owner.created
         asn_indicator["valid_until"] = valid_until
+        asn_indicator["kill_chain_phases"] = atlas_kill_chain_phases("AML.T0008.005")
 
         address = {
             "type": address_type,

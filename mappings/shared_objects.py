@@ -19,6 +19,22 @@ the records of the batch that contribute to them:
 
 Shared objects are never revoked: one record being withdrawn says nothing
 about the campaign or about an address another record still names.
+
+The campaign's ``first_seen``/``last_seen`` are the earliest ``first_seen``
+and latest ``last_seen`` of its records in the batch.
+
+Observables (SCOs) carry **no** ``object_marking_refs``. Their id is a hash
+of their content, so the same address, AS, account hash or fingerprint that
+two labs share is one object on the server, stored once and served as the
+first copy posted: if each lab marked it at its own TLP, what the feed served
+would depend on who posted first (a GREEN lab's observable served as AMBER,
+or an AMBER lab's as GREEN). Unmarked, every lab posts byte-identical SCOs
+and the order cannot matter. What is sensitive is never the bare value but a
+lab's *statement* about it (its cluster, indicator or relationship naming
+it), and those keep the lab's own marking. Readers give an SCO the least
+restrictive marking among the objects that reference it
+(``exchange.feed.export_filters``), because each of them discloses it at its
+own level.
 """
 
 from __future__ import annotations
@@ -52,16 +68,30 @@ class Contributions:
 
     tlp_rank: int = len(TLP_ORDER)
     updated: datetime | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
 
     def add(self, record: Record) -> None:
         self.tlp_rank = min(self.tlp_rank, _TLP_RANK[record.tlp])
         if self.updated is None or record.updated > self.updated:
             self.updated = record.updated
+        if self.first_seen is None or record.first_seen < self.first_seen:
+            self.first_seen = record.first_seen
+        if self.last_seen is None or record.last_seen > self.last_seen:
+            self.last_seen = record.last_seen
 
     def merge(self, other: Contributions) -> None:
         self.tlp_rank = min(self.tlp_rank, other.tlp_rank)
         if other.updated is not None and (self.updated is None or other.updated > self.updated):
             self.updated = other.updated
+        if other.first_seen is not None and (
+            self.first_seen is None or other.first_seen < self.first_seen
+        ):
+            self.first_seen = other.first_seen
+        if other.last_seen is not None and (
+            self.last_seen is None or other.last_seen > self.last_seen
+        ):
+            self.last_seen = other.last_seen
 
     def marking_refs(self) -> list[str]:
         return [TLP_MARKING_IDS[TLP_ORDER[self.tlp_rank]]]
@@ -164,14 +194,16 @@ class SharedObjects:
                     contributions,
                 )
             )
-        for observable in self._observables.values():
-            body = dict(observable.body)
-            body["object_marking_refs"] = observable.contributions.marking_refs()
-            out.append(body)
+        # Observables carry no marking: see the module docstring.
+        out.extend(observable.body for observable in self._observables.values())
         return out
 
     def techniques(self) -> set[str]:
         return {technique for _, technique in self._technique_uses()}
+
+    def techniques_of(self, campaign_key: str | None) -> list[str]:
+        """The ATLAS techniques the batch shows the campaign uses."""
+        return [technique for key, technique in self._technique_uses() if key == campaign_key]
 
     def _campaigns(self) -> dict[str | None, Contributions]:
         campaigns: dict[str | None, Contributions] = {}
@@ -216,6 +248,9 @@ class SharedObjects:
                 "tracked campaign."
             )
         obj["objective"] = "Reproduce a frontier model's capabilities by training on its answers."
+        assert c.first_seen is not None and c.last_seen is not None
+        obj["first_seen"] = stix_timestamp(c.first_seen)
+        obj["last_seen"] = stix_timestamp(c.last_seen)
         return obj
 
     def _infrastructure_object(self, key: str | None, c: Contributions) -> dict[str, Any]:

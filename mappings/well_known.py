@@ -59,6 +59,37 @@ ATLAS_TECHNIQUES: Final[dict[str, str]] = {
     "AML.T0065": "LLM Prompt Crafting",
 }
 
+ATLAS_KILL_CHAIN: Final = "mitre-atlas"
+"""``kill_chain_name`` of ATLAS tactics (as MITRE's own ATLAS STIX data names it)."""
+
+ATLAS_TACTICS: Final[dict[str, tuple[str, str]]] = {
+    "AML.TA0000": ("AI Model Access", "ai-model-access"),
+    "AML.TA0001": ("AI Attack Staging", "ai-attack-staging"),
+    "AML.TA0003": ("Resource Development", "resource-development"),
+    "AML.TA0010": ("Exfiltration", "exfiltration"),
+}
+"""ATLAS tactic id -> (name, ``phase_name``): the tactics of the techniques below."""
+
+ATLAS_TACTIC_OF: Final[dict[str, str]] = {
+    "AML.T0040": "AML.TA0000",
+    "AML.T0024.002": "AML.TA0010",
+    "AML.T0005": "AML.TA0001",
+    "AML.T0008.005": "AML.TA0003",
+    "AML.T0021": "AML.TA0003",
+    "AML.T0065": "AML.TA0003",
+}
+"""The ATLAS tactic each technique serves (sub-techniques take their parent's)."""
+
+ATLAS_PATTERNS_MODIFIED: Final = "2026-12-07T00:00:00.000Z"
+"""Second version of the attack-patterns: ``kill_chain_phases`` added."""
+
+
+def atlas_kill_chain_phases(technique_id: str) -> list[dict[str, str]]:
+    """``kill_chain_phases`` for an object that shows ``technique_id`` (a fresh list)."""
+    _, phase = ATLAS_TACTICS[ATLAS_TACTIC_OF[technique_id]]
+    return [{"kill_chain_name": ATLAS_KILL_CHAIN, "phase_name": phase}]
+
+
 _ATLAS_DESCRIPTIONS: Final[dict[str, str]] = {
     "AML.T0040": "Distillation campaigns query the target model through its public "
     "inference API at scale to collect its answers.",
@@ -103,9 +134,10 @@ def _attack_pattern(technique_id: str) -> dict[str, Any]:
         "id": atlas_attack_pattern_id(technique_id),
         "created_by_ref": PROJECT_IDENTITY_ID,
         "created": PROJECT_PUBLISHED,
-        "modified": PROJECT_PUBLISHED,
+        "modified": ATLAS_PATTERNS_MODIFIED,
         "name": ATLAS_TECHNIQUES[technique_id],
         "description": _ATLAS_DESCRIPTIONS[technique_id],
+        "kill_chain_phases": atlas_kill_chain_phases(technique_id),
         "external_references": [
             {
                 "source_name": "mitre-atlas",

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from mappings import patterns
+from mappings.companions import parse_members_pattern
 from mappings.names import (
     ACCOUNT_CLUSTER_TYPE,
     EXT_FINGERPRINT_INDICATOR,
@@ -72,6 +73,8 @@ class WatchEntry:
     producer: str | None
     confidence: int | None
     enforcement: str
+    indicator: str | None = None
+    """The cluster's standard member indicator listing this hash, if the producer sent one."""
 
     def sort_key(self) -> tuple[str, ...]:
         return (self.hash, self.cluster)
@@ -183,8 +186,37 @@ def _fingerprint(indicator: Mapping[str, Any]) -> FingerprintEntry | None:
     )
 
 
+def _member_indicators(
+    by_id: Mapping[str, Mapping[str, Any]], now: datetime
+) -> dict[tuple[str, str], str]:
+    """(cluster id, member hash) -> the current member indicator of that cluster listing it.
+
+    Found through the cluster's own ``related-to`` relationships (same author as
+    the cluster and the indicator), so no one else can attach an indicator to it.
+    """
+    found: dict[tuple[str, str], str] = {}
+    for rel in by_id.values():
+        if rel.get("type") != "relationship" or rel.get("relationship_type") != "related-to":
+            continue
+        cluster = by_id.get(str(rel.get("source_ref", "")))
+        indicator = by_id.get(str(rel.get("target_ref", "")))
+        if cluster is None or indicator is None or cluster.get("type") != ACCOUNT_CLUSTER_TYPE:
+            continue
+        author = cluster.get("created_by_ref")
+        if indicator.get("created_by_ref") != author or rel.get("created_by_ref") != author:
+            continue
+        if indicator.get("revoked") is True or _expired(indicator, now):
+            continue
+        for member in parse_members_pattern(str(indicator.get("pattern", ""))):
+            found[(cluster["id"], member)] = indicator["id"]
+    return found
+
+
 def _members(
-    cluster: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]], feed: CurrentFeed
+    cluster: Mapping[str, Any],
+    by_id: Mapping[str, Mapping[str, Any]],
+    feed: CurrentFeed,
+    indicators: Mapping[tuple[str, str], str] | None = None,
 ) -> list[WatchEntry]:
     hashing = cluster.get("hashing") if isinstance(cluster.get("hashing"), Mapping) else {}
     entries = []
@@ -208,6 +240,7 @@ def _members(
                 producer=_producer(cluster),
                 confidence=_confidence(cluster),
                 enforcement=str(cluster.get("enforcement", "")),
+                indicator=(indicators or {}).get((cluster["id"], user_id)),
             )
         )
     return entries
@@ -217,6 +250,7 @@ def current_feed(objects: Iterable[Mapping[str, Any]], now: datetime) -> Current
     """The entries to act on among ``objects`` (latest, non-revoked versions) at ``now``."""
     by_id = {obj["id"]: obj for obj in objects if isinstance(obj.get("id"), str)}
     feed = CurrentFeed()
+    member_indicators = _member_indicators(by_id, now)
     for obj_id in sorted(by_id):
         obj = by_id[obj_id]
         if obj.get("revoked") is True:
@@ -232,7 +266,7 @@ def current_feed(objects: Iterable[Mapping[str, Any]], now: datetime) -> Current
             continue
         try:
             if obj_type == ACCOUNT_CLUSTER_TYPE:
-                feed.watchlist.extend(_members(obj, by_id, feed))
+                feed.watchlist.extend(_members(obj, by_id, feed, member_indicators))
                 continue
             fingerprint = _fingerprint(obj)
             if fingerprint is not None:

@@ -12,7 +12,14 @@ The time window applies to an object's version time (``modified``, else
 ``object_marking_refs`` (TLP 2.0 and the TLP 1.0 markings built into STIX
 2.1; the most restrictive wins); an object without a TLP marking counts as
 TLP:CLEAR, which in this exchange is only ever true of the public fixed
-objects (identities, marking and extension definitions, ATLAS patterns).
+objects (identities, marking and extension definitions, ATLAS patterns) and
+of observables. Observables (SCOs: no ``created``) carry no marking on
+purpose (docs/stix-mapping.md, "Markings of shared observables"): the same
+address or account hash posted by labs at different TLPs is one object. Under
+a TLP cap an unmarked observable is therefore never *selected* on its own
+(an AMBER lab's account hash would pass a GREEN cap); it enters the bundle
+only as a reference of a selected object, which discloses it at that
+object's level.
 """
 
 from __future__ import annotations
@@ -82,6 +89,8 @@ class ExportFilter:
             return False
         if not self.allows_reference(obj):
             return False
+        if self.max_tlp is not None and _unmarked_observable(obj):
+            return False
         if (self.since or self.until) and not self._in_window(obj):
             return False
         if self.producers and obj.get("created_by_ref") not in self.producers:
@@ -103,6 +112,12 @@ class ExportFilter:
         if self.since is not None and moment < self.since:
             return False
         return self.until is None or moment <= self.until
+
+
+def _unmarked_observable(obj: Mapping[str, Any]) -> bool:
+    """An SCO (observables have no ``created``) without markings: its level is that of
+    whichever object references it, so it is not selected by itself under a cap."""
+    return "created" not in obj and not obj.get("object_marking_refs")
 
 
 def resolve_producers(

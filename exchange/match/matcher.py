@@ -217,8 +217,10 @@ def _match_account_files(
                         file=name,
                         line=account.line,
                         column=account.column,
-                        object_id=entry.cluster,
-                        object_type="account-cluster",
+                        # The standard member indicator if there is one: every STIX
+                        # consumer keeps a sighting of it; the custom cluster is dropped.
+                        object_id=entry.indicator or entry.cluster,
+                        object_type="indicator" if entry.indicator else "account-cluster",
                         producer=entry.producer,
                         producer_name=names.get(entry.producer or ""),
                         rule=RULE_ACCOUNT_HASH,

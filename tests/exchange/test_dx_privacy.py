@@ -23,6 +23,7 @@ import pytest
 import mappings.records
 from exchange.privacy import normalise_identifier, normalise_prompt
 from exchange.readers import read_records
+from mappings import companions
 from mappings.well_known import WELL_KNOWN_OBJECTS
 from tests.exchange.helpers import DEMO_KEY_FILE, REPO, SAMPLES, run_dx
 
@@ -46,6 +47,7 @@ def _fixed_vocabulary() -> set[str]:
     for path in (REPO / "mappings" / "data").rglob("*.json"):
         vocabulary |= _words(path.read_text(encoding="utf-8"))
     vocabulary |= _words(json.dumps(WELL_KNOWN_OBJECTS))
+    vocabulary |= _words(companions.CLUSTER_INDICATOR_DESCRIPTION + companions.REPORT_DESCRIPTION)
     for name in dir(mappings.records):
         value = getattr(mappings.records, name)
         if typing.get_origin(value) is typing.Literal:

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 NEW_KIND = textwrap.dedent(
     """
     import json, sys
+    from datetime import UTC, datetime
     from typing import Literal
 
     from pydantic import BaseModel, ConfigDict
@@ -36,6 +37,7 @@ NEW_KIND = textwrap.dedent(
         beacon_id: str
         tlp: Literal["clear", "green", "amber", "amber+strict", "red"] = "amber"
         confidence: int = 50
+        updated: datetime = datetime(2026, 4, 1, tzinfo=UTC)  # every kind has a lifecycle
 
     def to_stix(writer, record):
         return [{"type": "x-beacon", "id": "x-beacon--" + record.beacon_id,

@@ -12,7 +12,6 @@ import tests.mappings.stix_factories as factories
 from mappings.canonical_bundle import CanonicalBundleBuilder
 from mappings.convert import MappingError, bundle_json, records_to_bundle
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
-from mappings.well_known import TLP_MARKING_IDS
 
 Record = AccountCluster | PromptFingerprint | IpRange
 
@@ -62,7 +61,7 @@ def test_builder_bytes_equal_the_dict_path(pretty: bool) -> None:
 
 def test_the_merged_shared_objects_are_in_the_builder_output_too() -> None:
     """The case the equality test must cover: one AS and one member hash named at two
-    TLPs are written once, at the least restrictive one."""
+    TLPs are written once, unmarked."""
     bundle = json.loads(_built(_varied_batch()))
     by_id = {obj["id"]: obj for obj in bundle["objects"]}
     assert len(by_id) == len(bundle["objects"])
@@ -70,7 +69,7 @@ def test_the_merged_shared_objects_are_in_the_builder_output_too() -> None:
         o for o in by_id.values() if o["type"] == "autonomous-system" and o["number"] == 64500
     ]
     assert len(system) == 1
-    assert system[0]["object_marking_refs"] == [TLP_MARKING_IDS["clear"]]
+    assert "object_marking_refs" not in system[0]
 
 
 def test_chunks_object_count_and_bundle_id_describe_the_bytes() -> None:

@@ -33,7 +33,7 @@ def test_user_accounts_carry_only_the_keyed_hash_and_its_scheme() -> None:
     accounts = [obj for obj in bundle["objects"] if obj["type"] == "user-account"]
     assert len(accounts) == len(factories.cluster().members)
     for account in accounts:
-        expected = {"type", "spec_version", "id", "user_id", "extensions", "object_marking_refs"}
+        expected = {"type", "spec_version", "id", "user_id", "extensions"}
         assert set(account) == expected
         assert HEX64.match(account["user_id"])
         scheme = account["extensions"][EXT_KEYED_IDENTIFIER]
