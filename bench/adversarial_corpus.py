@@ -605,6 +605,31 @@ def synthetic_templates(count: int, seed: int) -> list[Template]:
     return out
 
 
+def scale_templates(count: int, seed: int) -> list[Template]:
+    """``count`` diverse templates for index-size benchmarks (not for recall or FPs).
+
+    ``synthetic_templates`` recombines a few dozen phrases, so at 10,000
+    templates every word pair is shared by hundreds of them: a worst case no
+    real feed resembles (distinct campaigns have distinct scaffolds). These
+    draw 14-30 words from the corpus vocabulary (about 800 words, uniformly)
+    and add one or two everyday instruction phrases, so phrases are shared
+    about as often as in real text while each template keeps its own wording.
+    """
+    rng = random.Random(seed)
+    vocabulary = sorted(
+        {w.lower() for text in PASSAGE_SENTENCES + TOPICS + PROFESSIONS + _SYN_OBJECTS + _SYN_MODS
+         for w in re.findall(r"[A-Za-z]+", text)}
+    )
+    out = []
+    for number in range(count):
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(14, 30))]
+        for phrase in rng.sample(COMMON_PHRASES, rng.randint(1, 2)):
+            words.insert(rng.randint(0, len(words)), phrase)
+        text = " ".join(words).capitalize() + ". {passage}"
+        out.append(Template(f"scale-{number}", "scale", text))
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Benign prompts
 # --------------------------------------------------------------------------------------
@@ -675,10 +700,55 @@ def ordinary_request(rng: random.Random) -> str:
     return f"{head}{sep}{body}{extra}"
 
 
+# Instruction phrases people use every day, written without looking at the templates:
+# requests built from several of them share much of a template's vocabulary.
+COMMON_PHRASES = [
+    "step by step", "show your reasoning", "explain your answer", "in plain English",
+    "for a general audience", "in three sentences", "keep the key facts", "as closely as possible",
+    "give only the answer", "put the answer at the end", "on the last line", "as a JSON object",
+    "with a short explanation", "for each one", "in a table", "with bullet points",
+    "in a formal tone", "in a friendly tone", "without changing the meaning", "for a beginner",
+    "with examples", "in under a hundred words", "and say why", "list the main points",
+    "check the spelling and grammar", "make it sound natural", "keep the same tone",
+    "do not add anything", "be honest if you are not sure", "explain it like I am five",
+    "and give me a score out of ten", "and suggest improvements", "with comments in the code",
+    "for my team", "for a book club", "for my students", "as a list", "in two paragraphs",
+    "with a catchy title", "and the time complexity", "line by line", "with a final answer",
+    "in the same style", "and translate it back", "as flashcards", "with a hint first",
+    "what was wrong", "and fix it", "for a news site", "with sources if you can",
+    "compare the pros and cons", "and rate the sentiment", "the most important keywords",
+    "a short summary", "the main idea", "and then critique it", "from the point of view of an expert",
+]
+
+
+def hard_request(rng: random.Random) -> str:
+    """A one-off request stitched from 3-5 everyday instruction phrases, plus a payload."""
+    verb, obj, payload = rng.choice(_REQ_TASKS)
+    obj = obj.format(
+        lang=rng.choice(LANGS), topic=rng.choice(TOPICS), topic2=rng.choice(TOPICS),
+        profession=rng.choice(PROFESSIONS),
+    )
+    phrases = rng.sample(COMMON_PHRASES, rng.randint(3, 5))
+    head = f"{rng.choice(_REQ_OPEN)}{verb} {obj} {', '.join(phrases)}".strip()
+    head = head[0].upper() + head[1:] + "."
+    if payload is None:
+        return head
+    body = {
+        "passage": lambda: " ".join(rng.sample(PASSAGE_SENTENCES, rng.randint(2, 8))),
+        "sentence": lambda: rng.choice(PASSAGE_SENTENCES),
+        "math": lambda: _math(rng, rng.choice(["train", "test"])),
+        "code": lambda: _code(rng, rng.choice(["train", "test"])),
+    }[payload]()
+    return f"{head}{rng.choice([' ', chr(10), ': '])}{body}"
+
+
 def benign_prompts(count: int, seed: int) -> dict[str, list[str]]:
-    """Half human-written-style text, half ordinary requests on the same topics."""
+    """A third each: human-written-style text, ordinary requests on the same topics, and
+    requests stitched from everyday instruction phrases (the hardest)."""
     rng = random.Random(seed)
+    third = count // 3
     return {
-        "human_text": [human_text(rng) for _ in range(count // 2)],
-        "ordinary_requests": [ordinary_request(rng) for _ in range(count - count // 2)],
+        "human_text": [human_text(rng) for _ in range(third)],
+        "ordinary_requests": [ordinary_request(rng) for _ in range(third)],
+        "phrase_requests": [hard_request(rng) for _ in range(count - 2 * third)],
     }

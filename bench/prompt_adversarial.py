@@ -149,6 +149,44 @@ def false_positives(index: PromptIndex, n_templates: int, benign: int, seed: int
     print("targets: <= 0.01% of pairs, <= 0.5% of benign prompts")
 
 
+def sweep(templates: Sequence[corpus.Template], seed: int, per_template: int, benign: int) -> None:
+    """Recall of the hardest classes and benign hits at other containment thresholds."""
+    rng = random.Random(seed)
+    entries = [e for t in templates for e in entries_for(t, rng)]
+    low = [
+        FingerprintEntry(**{**e.__dict__, "match_rule": {"metric": "containment", "threshold": 0.2}})
+        if e.algorithm == "containment-keyed" else e
+        for e in entries
+    ]
+    index = build_prompt_index(BENCH_KEY, low)
+    thresholds = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+    print(f"\ncontainment threshold sweep ({len(templates)} templates)")
+    print(f"{'':<26}" + "".join(f"{t:>8}" for t in thresholds))
+    real = [t for t in corpus.TEMPLATES if corpus.fixed_words(t) >= 12]
+    for evasion in ("plain", "system_wrapper", "synonyms", "lookalikes"):
+        erng = random.Random(f"{seed}-{evasion}")
+        prompts, owners = [], []
+        for template in real:
+            for _ in range(per_template):
+                prompts.append(corpus.test_prompt(template, evasion, erng))
+                owners.append(template.name)
+        best = [0.0] * len(prompts)
+        hits, _ = match_prompts(index, prompts)
+        for hit in hits:
+            if hit.entry.fingerprint_id == owners[hit.position]:
+                best[hit.position] = max(best[hit.position], hit.similarity)
+        cells = "".join(f"{100 * sum(b >= t for b in best) / len(best):7.1f}%" for t in thresholds)
+        print(f"recall {evasion:<19}{cells}")
+    for kind, texts in corpus.benign_prompts(benign, seed + 7).items():
+        hits, _ = match_prompts(index, texts)
+        best = [0.0] * len(texts)
+        for hit in hits:
+            if hit.rule == "template-containment":
+                best[hit.position] = max(best[hit.position], hit.similarity)
+        cells = "".join(f"{100 * sum(b >= t for b in best) / len(best):7.2f}%" for t in thresholds)
+        print(f"benign prompts hit {kind[:7]:<7}{cells}")
+
+
 def speed(seed: int, sizes: Sequence[int], prompts_count: int) -> None:
     """Match throughput of the shipped path against indexes of growing size."""
     rng = random.Random(seed)
@@ -157,7 +195,7 @@ def speed(seed: int, sizes: Sequence[int], prompts_count: int) -> None:
     mixed = test + benign["human_text"] + benign["ordinary_requests"]
     rng.shuffle(mixed)
     mixed = (mixed * (prompts_count // len(mixed) + 1))[:prompts_count]
-    synthetic = corpus.synthetic_templates(max(sizes), seed)
+    synthetic = corpus.scale_templates(max(sizes), seed)
     learn_rng = random.Random(seed + 1)
     entries: list[FingerprintEntry] = []
     for t in corpus.TEMPLATES:
@@ -201,6 +239,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--speed", action="store_true", help="only the throughput figures")
     parser.add_argument("--old", action="store_true", help="also run the p1 MinHash matcher")
+    parser.add_argument("--sweep", action="store_true", help="only the threshold sweep")
     parser.add_argument("--seed", type=int, default=1313)
     parser.add_argument("--sizes", default="100,1000,10000,100000")
     args = parser.parse_args()
@@ -213,6 +252,9 @@ def main() -> None:
     if args.old:
         matchers.append(("p1 MinHash + exact (before issue 13)", fingerprint_template_set_p1))
     templates = corpus.TEMPLATES + corpus.synthetic_templates(1000 - len(corpus.TEMPLATES), args.seed)
+    if args.sweep:
+        sweep(templates, args.seed, per_template, benign)
+        return
     for title, learn in matchers:
         print(f"=== {title}")
         index = build_index(templates, args.seed, learn, CAMPAIGN_PROMPTS)

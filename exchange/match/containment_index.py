@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-DEFAULT_COMMON_CAP = 48
+DEFAULT_COMMON_CAP = 16
 
 
 class ContainmentIndex:

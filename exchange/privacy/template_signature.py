@@ -52,7 +52,7 @@ MIN_SIGNATURE_VALUES: Final = 10
 VALUE_BITS: Final = 32
 INVARIANT_FRACTION: Final = 0.8
 MIN_CAMPAIGN_PROMPTS: Final = 5
-DEFAULT_CONTAINMENT_THRESHOLD: Final = 0.6
+DEFAULT_CONTAINMENT_THRESHOLD: Final = 0.5
 SHINGLE_PERSON: Final = b"dx-contain"
 _CACHE_LIMIT: Final = 500_000
 
@@ -92,9 +92,12 @@ class ContainmentHasher:
         if len(words) <= size:
             return {self.shingle_hash(" ".join(words))}
         cache = self._cache
+        if size == 2:
+            shingles = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        else:
+            shingles = [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
         out = set()
-        for i in range(len(words) - size + 1):
-            shingle = " ".join(words[i : i + size])
+        for shingle in shingles:
             value = cache.get(shingle)
             out.add(value if value is not None else self.shingle_hash(shingle))
         return out
