@@ -1,3 +1,4 @@
+# ruff: noqa: E501, RUF001  (data: long template lines, deliberate look-alike letters)
 """An adversarial corpus for prompt-template matching, written apart from the matcher.
 
 Used by ``bench/prompt_adversarial.py`` (figures) and ``tests/privacy/test_adversarial.py``
@@ -34,35 +35,128 @@ from dataclasses import dataclass
 # --------------------------------------------------------------------------------------
 
 TOPICS = [
-    "photosynthesis", "the French Revolution", "compound interest", "black holes",
-    "supply chains", "vaccination", "plate tectonics", "the stock market", "neural networks",
-    "climate change", "the Roman Empire", "quantum entanglement", "inflation", "sleep hygiene",
-    "the water cycle", "game theory", "protein folding", "urban planning", "cryptography",
-    "the Cold War", "renewable energy", "antibiotic resistance", "machine translation",
-    "the immune system", "monetary policy", "volcanoes", "electric cars", "the printing press",
-    "probability", "the human genome", "ocean currents", "operating systems", "baroque music",
-    "microfinance", "coral reefs", "relativity", "the Silk Road", "database indexing",
-    "migration of birds", "the Renaissance", "tax policy", "pandemics", "soil erosion",
-    "blockchain", "the nervous system", "jazz history", "supply and demand", "graph theory",
+    "photosynthesis",
+    "the French Revolution",
+    "compound interest",
+    "black holes",
+    "supply chains",
+    "vaccination",
+    "plate tectonics",
+    "the stock market",
+    "neural networks",
+    "climate change",
+    "the Roman Empire",
+    "quantum entanglement",
+    "inflation",
+    "sleep hygiene",
+    "the water cycle",
+    "game theory",
+    "protein folding",
+    "urban planning",
+    "cryptography",
+    "the Cold War",
+    "renewable energy",
+    "antibiotic resistance",
+    "machine translation",
+    "the immune system",
+    "monetary policy",
+    "volcanoes",
+    "electric cars",
+    "the printing press",
+    "probability",
+    "the human genome",
+    "ocean currents",
+    "operating systems",
+    "baroque music",
+    "microfinance",
+    "coral reefs",
+    "relativity",
+    "the Silk Road",
+    "database indexing",
+    "migration of birds",
+    "the Renaissance",
+    "tax policy",
+    "pandemics",
+    "soil erosion",
+    "blockchain",
+    "the nervous system",
+    "jazz history",
+    "supply and demand",
+    "graph theory",
 ]
 NAMES = [
-    "Alice", "Bruno", "Chen", "Dana", "Emeka", "Fatima", "Gustav", "Hana", "Ivan", "Jia",
-    "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq",
-    "Uma", "Viktor", "Wen", "Ximena", "Yusuf", "Zara",
+    "Alice",
+    "Bruno",
+    "Chen",
+    "Dana",
+    "Emeka",
+    "Fatima",
+    "Gustav",
+    "Hana",
+    "Ivan",
+    "Jia",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tariq",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zara",
 ]
 LANGS = [
-    "French", "German", "Spanish", "Italian", "Portuguese", "Japanese", "Korean", "Russian",
-    "Turkish", "Dutch", "Polish", "Swedish", "Arabic", "Hindi", "Vietnamese", "Greek",
+    "French",
+    "German",
+    "Spanish",
+    "Italian",
+    "Portuguese",
+    "Japanese",
+    "Korean",
+    "Russian",
+    "Turkish",
+    "Dutch",
+    "Polish",
+    "Swedish",
+    "Arabic",
+    "Hindi",
+    "Vietnamese",
+    "Greek",
 ]
 PROFESSIONS = [
-    "cardiologist", "tax lawyer", "data engineer", "high-school chemistry teacher",
-    "civil engineer", "pastry chef", "investment banker", "nurse practitioner",
-    "cybersecurity analyst", "airline pilot", "marine biologist", "product manager",
-    "structural engineer", "pharmacist", "historian", "veterinarian",
+    "cardiologist",
+    "tax lawyer",
+    "data engineer",
+    "high-school chemistry teacher",
+    "civil engineer",
+    "pastry chef",
+    "investment banker",
+    "nurse practitioner",
+    "cybersecurity analyst",
+    "airline pilot",
+    "marine biologist",
+    "product manager",
+    "structural engineer",
+    "pharmacist",
+    "historian",
+    "veterinarian",
 ]
 AUDIENCES = [
-    "a ten-year-old", "a first-year undergraduate", "a busy executive", "a retired farmer",
-    "a non-native speaker", "a senior engineer", "a nervous patient", "a journalist",
+    "a ten-year-old",
+    "a first-year undergraduate",
+    "a busy executive",
+    "a retired farmer",
+    "a non-native speaker",
+    "a senior engineer",
+    "a nervous patient",
+    "a journalist",
 ]
 STYLES = ["formal", "casual", "concise", "detailed", "friendly", "academic", "neutral", "warm"]
 NUM_WORDS = ["three", "four", "five", "six", "seven", "eight", "ten", "twelve"]
@@ -133,33 +227,66 @@ PASSAGE_SENTENCES = [
 ]
 
 CODE_FUNCS = [
-    ("def {f}(items):\n    total = 0\n    for item in items:\n        if item > {n}:\n"
-     "            total += item\n    return total\n"),
-    ("def {f}(text):\n    words = text.split()\n    counts = {{}}\n    for w in words:\n"
-     "        counts[w] = counts.get(w, 0) + 1\n    return sorted(counts, key=counts.get)[:{n}]\n"),
-    ("function {f}(arr) {{\n  const out = [];\n  for (let i = 0; i <= arr.length; i++) {{\n"
-     "    if (arr[i] % {n} === 0) out.push(arr[i]);\n  }}\n  return out;\n}}\n"),
-    ("class {F}:\n    def __init__(self, size={n}):\n        self.size = size\n        self.data = []\n\n"
-     "    def push(self, x):\n        if len(self.data) > self.size:\n            self.data.pop(0)\n"
-     "        self.data.append(x)\n"),
-    ("SELECT customer_id, SUM(amount) AS total\nFROM orders\nWHERE created_at > NOW() - INTERVAL '{n} days'\n"
-     "GROUP BY customer_id\nHAVING SUM(amount) > {n}00\nORDER BY total DESC;\n"),
-    ("func {f}(xs []int) int {{\n\tbest := xs[0]\n\tfor _, x := range xs {{\n\t\tif x < best {{\n"
-     "\t\t\tbest = x\n\t\t}}\n\t}}\n\treturn best * {n}\n}}\n"),
-    ("fn {f}(v: &Vec<i32>) -> i32 {{\n    let mut acc = 0;\n    for x in v.iter() {{\n"
-     "        acc += x * {n};\n    }}\n    acc\n}}\n"),
-    ("async def {f}(session, url):\n    for attempt in range({n}):\n        resp = await session.get(url)\n"
-     "        if resp.status == 200:\n            return await resp.json()\n    raise RuntimeError(url)\n"),
-    ("public int {f}(int[] a) {{\n    int lo = 0, hi = a.length;\n    while (lo < hi) {{\n"
-     "        int mid = (lo + hi) / 2;\n        if (a[mid] < {n}) lo = mid; else hi = mid;\n    }}\n"
-     "    return lo;\n}}\n"),
-    ("def {f}(path):\n    with open(path) as fh:\n        rows = [line.split(',') for line in fh]\n"
-     "    return [r for r in rows if len(r) == {n}]\n"),
+    (
+        "def {f}(items):\n    total = 0\n    for item in items:\n        if item > {n}:\n"
+        "            total += item\n    return total\n"
+    ),
+    (
+        "def {f}(text):\n    words = text.split()\n    counts = {{}}\n    for w in words:\n"
+        "        counts[w] = counts.get(w, 0) + 1\n    return sorted(counts, key=counts.get)[:{n}]\n"
+    ),
+    (
+        "function {f}(arr) {{\n  const out = [];\n  for (let i = 0; i <= arr.length; i++) {{\n"
+        "    if (arr[i] % {n} === 0) out.push(arr[i]);\n  }}\n  return out;\n}}\n"
+    ),
+    (
+        "class {F}:\n    def __init__(self, size={n}):\n        self.size = size\n        self.data = []\n\n"
+        "    def push(self, x):\n        if len(self.data) > self.size:\n            self.data.pop(0)\n"
+        "        self.data.append(x)\n"
+    ),
+    (
+        "SELECT customer_id, SUM(amount) AS total\nFROM orders\nWHERE created_at > NOW() - INTERVAL '{n} days'\n"
+        "GROUP BY customer_id\nHAVING SUM(amount) > {n}00\nORDER BY total DESC;\n"
+    ),
+    (
+        "func {f}(xs []int) int {{\n\tbest := xs[0]\n\tfor _, x := range xs {{\n\t\tif x < best {{\n"
+        "\t\t\tbest = x\n\t\t}}\n\t}}\n\treturn best * {n}\n}}\n"
+    ),
+    (
+        "fn {f}(v: &Vec<i32>) -> i32 {{\n    let mut acc = 0;\n    for x in v.iter() {{\n"
+        "        acc += x * {n};\n    }}\n    acc\n}}\n"
+    ),
+    (
+        "async def {f}(session, url):\n    for attempt in range({n}):\n        resp = await session.get(url)\n"
+        "        if resp.status == 200:\n            return await resp.json()\n    raise RuntimeError(url)\n"
+    ),
+    (
+        "public int {f}(int[] a) {{\n    int lo = 0, hi = a.length;\n    while (lo < hi) {{\n"
+        "        int mid = (lo + hi) / 2;\n        if (a[mid] < {n}) lo = mid; else hi = mid;\n    }}\n"
+        "    return lo;\n}}\n"
+    ),
+    (
+        "def {f}(path):\n    with open(path) as fh:\n        rows = [line.split(',') for line in fh]\n"
+        "    return [r for r in rows if len(r) == {n}]\n"
+    ),
 ]
 FUNC_NAMES = [
-    "sum_large", "top_words", "filter_multiples", "RingBuffer", "best_customers", "min_scaled",
-    "weighted_sum", "fetch_json", "lower_bound", "read_rows", "merge_sorted", "parse_config",
-    "dedupe_users", "rolling_mean", "find_cycle", "normalise_scores",
+    "sum_large",
+    "top_words",
+    "filter_multiples",
+    "RingBuffer",
+    "best_customers",
+    "min_scaled",
+    "weighted_sum",
+    "fetch_json",
+    "lower_bound",
+    "read_rows",
+    "merge_sorted",
+    "parse_config",
+    "dedupe_users",
+    "rolling_mean",
+    "find_cycle",
+    "normalise_scores",
 ]
 
 MATH_SHAPES = [
@@ -336,16 +463,61 @@ def fill(template: Template, rng: random.Random, split: str) -> str:
 
 # Look-alike letters from Cyrillic and Greek (the benchmark's own table).
 LOOKALIKES = {
-    "a": "аα", "c": "сϲ", "e": "еε", "i": "іι", "j": "ј", "o": "оο", "p": "рρ", "s": "ѕ",
-    "x": "хχ", "y": "уγ", "h": "һ", "k": "кκ", "n": "ո", "v": "ν", "B": "ВΒ", "H": "НΗ",
-    "T": "ТΤ", "M": "МΜ", "K": "КΚ", "A": "АΑ", "E": "ЕΕ", "O": "ОΟ", "P": "РΡ", "C": "С",
-    "X": "ХΧ", "Y": "ҮΥ", "I": "ІΙ",
+    "a": "аα",
+    "c": "сϲ",
+    "e": "еε",
+    "i": "іι",
+    "j": "ј",
+    "o": "оο",
+    "p": "рρ",
+    "s": "ѕ",
+    "x": "хχ",
+    "y": "уγ",
+    "h": "һ",
+    "k": "кκ",
+    "n": "ո",
+    "v": "ν",
+    "B": "ВΒ",
+    "H": "НΗ",
+    "T": "ТΤ",
+    "M": "МΜ",
+    "K": "КΚ",
+    "A": "АΑ",
+    "E": "ЕΕ",
+    "O": "ОΟ",
+    "P": "РΡ",
+    "C": "С",
+    "X": "ХΧ",
+    "Y": "ҮΥ",
+    "I": "ІΙ",
 }
 # Invisible characters: format characters and other Default_Ignorable code points.
 INVISIBLES = [
-    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u034f", "\ufe0f", "\ufe00",
-    "\u180b", "\u180e", "\u17b4", "\u17b5", "\u3164", "\u115f", "\u1160", "\uffa0", "\u2061",
-    "\u2064", "\u206a", "\U000e0020", "\U000e0041", "\U000e0100", "\u200e", "\u061c",
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "\u034f",
+    "\ufe0f",
+    "\ufe00",
+    "\u180b",
+    "\u180e",
+    "\u17b4",
+    "\u17b5",
+    "\u3164",
+    "\u115f",
+    "\u1160",
+    "\uffa0",
+    "\u2061",
+    "\u2064",
+    "\u206a",
+    "\U000e0020",
+    "\U000e0041",
+    "\U000e0100",
+    "\u200e",
+    "\u061c",
 ]
 # Compatibility forms that NFKC folds: fullwidth, mathematical letters, ligatures.
 _FULLWIDTH = {c: chr(ord(c) + 0xFEE0) for c in string.ascii_letters + string.digits}
@@ -383,31 +555,95 @@ SYSTEM_PROMPTS = [
     "You are Orion, an AI research assistant. Your goals are accuracy, transparency and brevity. Cite sources when you know them, flag speculation clearly, and prefer primary literature over blogs. You can write code in several languages and must explain it. If the user writes in a language other than English, reply in that language. Avoid flattery and filler phrases. Follow the user's formatting requests exactly, and ask one clarifying question when a request is ambiguous before answering it fully.",
 ]
 SYNONYMS = {
-    "following": "next", "problem": "question", "carefully": "thoroughly", "show": "display",
-    "explain": "describe", "answer": "response", "final": "last", "short": "brief",
-    "write": "compose", "list": "enumerate", "each": "every", "give": "provide",
-    "text": "passage", "below": "underneath", "important": "significant", "main": "principal",
-    "clear": "lucid", "strong": "robust", "make": "create", "detailed": "thorough",
-    "summary": "synopsis", "help": "assist", "use": "employ", "correct": "right",
-    "different": "distinct", "begin": "start", "start": "begin", "keep": "retain",
-    "ask": "pose", "find": "locate", "check": "verify", "rewrite": "rephrase",
-    "build": "construct", "simple": "plain", "questions": "queries", "bug": "defect",
-    "code": "program", "translate": "render", "story": "tale", "fix": "repair",
-    "every": "each", "suggest": "propose", "idiomatic": "natural", "catchy": "snappy",
-    "create": "produce", "harsh": "severe", "compare": "contrast", "decide": "determine",
-    "mistake": "error", "mistakes": "errors", "common": "frequent", "expert": "specialist",
-    "experienced": "seasoned", "brief": "short", "polite": "courteous", "quiz": "test",
-    "thorough": "comprehensive", "tone": "mood", "overall": "general", "neutral": "impartial",
-    "reading": "text", "message": "note", "formal": "official", "plain": "simple",
-    "notes": "jottings", "hint": "clue", "numerical": "numeric", "natural": "fluent",
-    "catch": "spot", "only": "just", "preserving": "keeping", "closely": "faithfully",
-    "thoughtful": "insightful", "another": "one more", "complexity": "cost",
-    "correct,": "fix,", "person": "individual", "mentioned": "named", "grouped": "sorted",
-    "without": "with no", "clear,": "plain,", "suitable": "appropriate", "sentence": "line",
+    "following": "next",
+    "problem": "question",
+    "carefully": "thoroughly",
+    "show": "display",
+    "explain": "describe",
+    "answer": "response",
+    "final": "last",
+    "short": "brief",
+    "write": "compose",
+    "list": "enumerate",
+    "each": "every",
+    "give": "provide",
+    "text": "passage",
+    "below": "underneath",
+    "important": "significant",
+    "main": "principal",
+    "clear": "lucid",
+    "strong": "robust",
+    "make": "create",
+    "detailed": "thorough",
+    "summary": "synopsis",
+    "help": "assist",
+    "use": "employ",
+    "correct": "right",
+    "different": "distinct",
+    "begin": "start",
+    "start": "begin",
+    "keep": "retain",
+    "ask": "pose",
+    "find": "locate",
+    "check": "verify",
+    "rewrite": "rephrase",
+    "build": "construct",
+    "simple": "plain",
+    "questions": "queries",
+    "bug": "defect",
+    "code": "program",
+    "translate": "render",
+    "story": "tale",
+    "fix": "repair",
+    "every": "each",
+    "suggest": "propose",
+    "idiomatic": "natural",
+    "catchy": "snappy",
+    "create": "produce",
+    "harsh": "severe",
+    "compare": "contrast",
+    "decide": "determine",
+    "mistake": "error",
+    "mistakes": "errors",
+    "common": "frequent",
+    "expert": "specialist",
+    "experienced": "seasoned",
+    "brief": "short",
+    "polite": "courteous",
+    "quiz": "test",
+    "thorough": "comprehensive",
+    "tone": "mood",
+    "overall": "general",
+    "neutral": "impartial",
+    "reading": "text",
+    "message": "note",
+    "formal": "official",
+    "plain": "simple",
+    "notes": "jottings",
+    "hint": "clue",
+    "numerical": "numeric",
+    "natural": "fluent",
+    "catch": "spot",
+    "only": "just",
+    "preserving": "keeping",
+    "closely": "faithfully",
+    "thoughtful": "insightful",
+    "another": "one more",
+    "complexity": "cost",
+    "correct,": "fix,",
+    "person": "individual",
+    "mentioned": "named",
+    "grouped": "sorted",
+    "without": "with no",
+    "clear,": "plain,",
+    "suitable": "appropriate",
+    "sentence": "line",
 }
 
 
-def _words_transform(text: str, rng: random.Random, share: float, change: Callable[[str], str]) -> str:
+def _words_transform(
+    text: str, rng: random.Random, share: float, change: Callable[[str], str]
+) -> str:
     parts = re.split(r"(\s+)", text)
     return "".join(
         change(part) if part.strip() and rng.random() < share else part for part in parts
@@ -435,7 +671,9 @@ def ev_punctuation(text: str, rng: random.Random) -> str:
 
 
 def ev_quotes(text: str, rng: random.Random) -> str:
-    left, right = rng.choice([('"', '"'), ("“", "”"), ("'", "'"), ("«", "»"), ("„", "“"), ("「", "」")])
+    left, right = rng.choice(
+        [('"', '"'), ("“", "”"), ("'", "'"), ("«", "»"), ("„", "“"), ("「", "」")]
+    )
     return f"{left}{text}{right}"
 
 
@@ -455,7 +693,11 @@ def ev_lookalikes(text: str, rng: random.Random) -> str:
 def ev_invisible(text: str, rng: random.Random) -> str:
     def hide(word: str) -> str:
         at = rng.randint(1, max(1, len(word) - 1))
-        return word[:at] + "".join(rng.choice(INVISIBLES) for _ in range(rng.randint(1, 2))) + word[at:]
+        return (
+            word[:at]
+            + "".join(rng.choice(INVISIBLES) for _ in range(rng.randint(1, 2)))
+            + word[at:]
+        )
 
     return _words_transform(text, rng, 0.3, hide)
 
@@ -538,16 +780,27 @@ EVASIONS: dict[str, Callable[[str, random.Random], str]] = {
     "synonyms": ev_plain,  # applied to the template text, see ``test_prompt``
 }
 TARGETS = {
-    "plain": 0.95, "case_whitespace": 0.95, "punctuation": 0.95, "whole_quotes": 0.95,
-    "lookalikes": 0.95, "invisible": 0.95, "fullwidth_nfkc": 0.95, "padding": 0.95,
-    "chat_wrapper": 0.95, "reordered": 0.95, "system_wrapper": 0.90, "synonyms": 0.85,
+    "plain": 0.95,
+    "case_whitespace": 0.95,
+    "punctuation": 0.95,
+    "whole_quotes": 0.95,
+    "lookalikes": 0.95,
+    "invisible": 0.95,
+    "fullwidth_nfkc": 0.95,
+    "padding": 0.95,
+    "chat_wrapper": 0.95,
+    "reordered": 0.95,
+    "system_wrapper": 0.90,
+    "synonyms": 0.85,
 }
 
 
 def test_prompt(template: Template, evasion: str, rng: random.Random) -> str:
     """A held-out prompt of ``template`` with one evasion applied."""
     if evasion == "synonyms":
-        return fill(Template(template.name, template.shape, synonym_swap(template.text, rng)), rng, "test")
+        return fill(
+            Template(template.name, template.shape, synonym_swap(template.text, rng)), rng, "test"
+        )
     return EVASIONS[evasion](fill(template, rng, "test"), rng)
 
 
@@ -566,21 +819,64 @@ def campaign_prompts(template: Template, count: int, rng: random.Random) -> list
 # Synthetic extra templates (to reach 1,000 or 100,000 templates in an index)
 # --------------------------------------------------------------------------------------
 
-_SYN_VERBS = ["Explain", "Describe", "Summarise", "Analyse", "Evaluate", "Outline", "Critique",
-              "Discuss", "Review", "Assess", "Illustrate", "Examine", "Compare", "Clarify"]
-_SYN_OBJECTS = ["the main idea", "the key risks", "the hidden assumptions", "the trade-offs",
-                "the historical background", "the practical consequences", "the weakest argument",
-                "the evidence", "the likely objections", "the core mechanism", "the open questions",
-                "the ethical issues", "the economic impact", "the technical details"]
-_SYN_MODS = ["in plain language", "for an expert panel", "with concrete examples",
-             "using numbered steps", "in under two hundred words", "as a bulleted list",
-             "with a short analogy", "citing at least two sources", "in a neutral tone",
-             "from three different perspectives", "as a dialogue", "with a final verdict"]
-_SYN_TAILS = ["Then rate your confidence from one to ten.", "End with a one line takeaway.",
-              "Flag anything you are unsure about.", "Do not use jargon.",
-              "Mention one counterexample.", "Suggest further reading.",
-              "Keep each point to a single sentence.", "Finish with a question for the reader.",
-              "Avoid repeating the prompt.", "Say what data would change your mind."]
+_SYN_VERBS = [
+    "Explain",
+    "Describe",
+    "Summarise",
+    "Analyse",
+    "Evaluate",
+    "Outline",
+    "Critique",
+    "Discuss",
+    "Review",
+    "Assess",
+    "Illustrate",
+    "Examine",
+    "Compare",
+    "Clarify",
+]
+_SYN_OBJECTS = [
+    "the main idea",
+    "the key risks",
+    "the hidden assumptions",
+    "the trade-offs",
+    "the historical background",
+    "the practical consequences",
+    "the weakest argument",
+    "the evidence",
+    "the likely objections",
+    "the core mechanism",
+    "the open questions",
+    "the ethical issues",
+    "the economic impact",
+    "the technical details",
+]
+_SYN_MODS = [
+    "in plain language",
+    "for an expert panel",
+    "with concrete examples",
+    "using numbered steps",
+    "in under two hundred words",
+    "as a bulleted list",
+    "with a short analogy",
+    "citing at least two sources",
+    "in a neutral tone",
+    "from three different perspectives",
+    "as a dialogue",
+    "with a final verdict",
+]
+_SYN_TAILS = [
+    "Then rate your confidence from one to ten.",
+    "End with a one line takeaway.",
+    "Flag anything you are unsure about.",
+    "Do not use jargon.",
+    "Mention one counterexample.",
+    "Suggest further reading.",
+    "Keep each point to a single sentence.",
+    "Finish with a question for the reader.",
+    "Avoid repeating the prompt.",
+    "Say what data would change your mind.",
+]
 
 
 def synthetic_templates(count: int, seed: int) -> list[Template]:
@@ -617,8 +913,11 @@ def scale_templates(count: int, seed: int) -> list[Template]:
     """
     rng = random.Random(seed)
     vocabulary = sorted(
-        {w.lower() for text in PASSAGE_SENTENCES + TOPICS + PROFESSIONS + _SYN_OBJECTS + _SYN_MODS
-         for w in re.findall(r"[A-Za-z]+", text)}
+        {
+            w.lower()
+            for text in PASSAGE_SENTENCES + TOPICS + PROFESSIONS + _SYN_OBJECTS + _SYN_MODS
+            for w in re.findall(r"[A-Za-z]+", text)
+        }
     )
     out = []
     for number in range(count):
@@ -634,12 +933,32 @@ def scale_templates(count: int, seed: int) -> list[Template]:
 # Benign prompts
 # --------------------------------------------------------------------------------------
 
-_HUMAN_OPENERS = ["So", "Honestly,", "Quick update:", "Hi all,", "Okay so", "Funny story:",
-                  "Dear team,", "Not sure where to post this, but", "Long time lurker here.",
-                  "Reminder:", "For what it's worth,", "Update from the weekend:"]
-_HUMAN_CLOSERS = ["Anyway, that's where we are.", "Let me know what you think.",
-                  "Cheers.", "More soon.", "Any advice welcome!", "Hope that helps someone.",
-                  "Talk tomorrow.", "Thoughts?", "That's all from me.", "Best, M."]
+_HUMAN_OPENERS = [
+    "So",
+    "Honestly,",
+    "Quick update:",
+    "Hi all,",
+    "Okay so",
+    "Funny story:",
+    "Dear team,",
+    "Not sure where to post this, but",
+    "Long time lurker here.",
+    "Reminder:",
+    "For what it's worth,",
+    "Update from the weekend:",
+]
+_HUMAN_CLOSERS = [
+    "Anyway, that's where we are.",
+    "Let me know what you think.",
+    "Cheers.",
+    "More soon.",
+    "Any advice welcome!",
+    "Hope that helps someone.",
+    "Talk tomorrow.",
+    "Thoughts?",
+    "That's all from me.",
+    "Best, M.",
+]
 
 
 def human_text(rng: random.Random) -> str:
@@ -654,27 +973,65 @@ def human_text(rng: random.Random) -> str:
     return " ".join(body)
 
 
-_REQ_OPEN = ["", "Hi, ", "Hey, ", "Please ", "Could you ", "Can you ", "I need you to ",
-             "Would you mind to ", "Quick favour: ", "Help me ", "I'd like you to ", "Pls "]
-_REQ_TASKS = [
-    ("summarise", "this article", "passage"), ("summarize", "the text below", "passage"),
-    ("translate", "this into {lang}", "passage"), ("translate", "the following into {lang}", "sentence"),
-    ("explain", "{topic} step by step", None), ("explain", "how {topic} works", None),
-    ("solve", "this step by step", "math"), ("solve", "the following problem", "math"),
-    ("fix", "the bug in this code", "code"), ("review", "my code", "code"),
-    ("write", "unit tests for this function", "code"), ("explain", "what this code does", "code"),
-    ("proofread", "my text", "passage"), ("rewrite", "this more formally", "passage"),
-    ("give me", "a few titles for this", "passage"), ("list", "the people mentioned here", "passage"),
-    ("compare", "{topic} and {topic2}", None), ("write", "a short story about a {profession}", None),
-    ("make", "flashcards on {topic}", None), ("grade", "this answer about {topic}", "passage"),
-    ("generate", "some quiz questions about {topic}", None), ("draft", "an email to my landlord", "passage"),
-    ("check", "my solution to this problem", "math"), ("continue", "this story", "passage"),
-    ("tell me", "the main points of the following text", "passage"), ("give", "me a hint for this", "math"),
+_REQ_OPEN = [
+    "",
+    "Hi, ",
+    "Hey, ",
+    "Please ",
+    "Could you ",
+    "Can you ",
+    "I need you to ",
+    "Would you mind to ",
+    "Quick favour: ",
+    "Help me ",
+    "I'd like you to ",
+    "Pls ",
 ]
-_REQ_EXTRAS = ["", "", " Keep it short.", " Thanks!", " In simple words please.",
-               " Show your work.", " Be concise.", " This is for school.", " No need for detail.",
-               " Use bullet points.", " Make it fun.", " Explain your reasoning.",
-               " Give the final answer at the end.", " Only the answer please.", " Step by step."]
+_REQ_TASKS = [
+    ("summarise", "this article", "passage"),
+    ("summarize", "the text below", "passage"),
+    ("translate", "this into {lang}", "passage"),
+    ("translate", "the following into {lang}", "sentence"),
+    ("explain", "{topic} step by step", None),
+    ("explain", "how {topic} works", None),
+    ("solve", "this step by step", "math"),
+    ("solve", "the following problem", "math"),
+    ("fix", "the bug in this code", "code"),
+    ("review", "my code", "code"),
+    ("write", "unit tests for this function", "code"),
+    ("explain", "what this code does", "code"),
+    ("proofread", "my text", "passage"),
+    ("rewrite", "this more formally", "passage"),
+    ("give me", "a few titles for this", "passage"),
+    ("list", "the people mentioned here", "passage"),
+    ("compare", "{topic} and {topic2}", None),
+    ("write", "a short story about a {profession}", None),
+    ("make", "flashcards on {topic}", None),
+    ("grade", "this answer about {topic}", "passage"),
+    ("generate", "some quiz questions about {topic}", None),
+    ("draft", "an email to my landlord", "passage"),
+    ("check", "my solution to this problem", "math"),
+    ("continue", "this story", "passage"),
+    ("tell me", "the main points of the following text", "passage"),
+    ("give", "me a hint for this", "math"),
+]
+_REQ_EXTRAS = [
+    "",
+    "",
+    " Keep it short.",
+    " Thanks!",
+    " In simple words please.",
+    " Show your work.",
+    " Be concise.",
+    " This is for school.",
+    " No need for detail.",
+    " Use bullet points.",
+    " Make it fun.",
+    " Explain your reasoning.",
+    " Give the final answer at the end.",
+    " Only the answer please.",
+    " Step by step.",
+]
 
 
 def ordinary_request(rng: random.Random) -> str:
@@ -682,7 +1039,9 @@ def ordinary_request(rng: random.Random) -> str:
     opener = rng.choice(_REQ_OPEN)
     verb, obj, payload = rng.choice(_REQ_TASKS)
     obj = obj.format(
-        lang=rng.choice(LANGS), topic=rng.choice(TOPICS), topic2=rng.choice(TOPICS),
+        lang=rng.choice(LANGS),
+        topic=rng.choice(TOPICS),
+        topic2=rng.choice(TOPICS),
         profession=rng.choice(PROFESSIONS),
     )
     head = f"{opener}{verb} {obj}".strip()
@@ -703,21 +1062,63 @@ def ordinary_request(rng: random.Random) -> str:
 # Instruction phrases people use every day, written without looking at the templates:
 # requests built from several of them share much of a template's vocabulary.
 COMMON_PHRASES = [
-    "step by step", "show your reasoning", "explain your answer", "in plain English",
-    "for a general audience", "in three sentences", "keep the key facts", "as closely as possible",
-    "give only the answer", "put the answer at the end", "on the last line", "as a JSON object",
-    "with a short explanation", "for each one", "in a table", "with bullet points",
-    "in a formal tone", "in a friendly tone", "without changing the meaning", "for a beginner",
-    "with examples", "in under a hundred words", "and say why", "list the main points",
-    "check the spelling and grammar", "make it sound natural", "keep the same tone",
-    "do not add anything", "be honest if you are not sure", "explain it like I am five",
-    "and give me a score out of ten", "and suggest improvements", "with comments in the code",
-    "for my team", "for a book club", "for my students", "as a list", "in two paragraphs",
-    "with a catchy title", "and the time complexity", "line by line", "with a final answer",
-    "in the same style", "and translate it back", "as flashcards", "with a hint first",
-    "what was wrong", "and fix it", "for a news site", "with sources if you can",
-    "compare the pros and cons", "and rate the sentiment", "the most important keywords",
-    "a short summary", "the main idea", "and then critique it", "from the point of view of an expert",
+    "step by step",
+    "show your reasoning",
+    "explain your answer",
+    "in plain English",
+    "for a general audience",
+    "in three sentences",
+    "keep the key facts",
+    "as closely as possible",
+    "give only the answer",
+    "put the answer at the end",
+    "on the last line",
+    "as a JSON object",
+    "with a short explanation",
+    "for each one",
+    "in a table",
+    "with bullet points",
+    "in a formal tone",
+    "in a friendly tone",
+    "without changing the meaning",
+    "for a beginner",
+    "with examples",
+    "in under a hundred words",
+    "and say why",
+    "list the main points",
+    "check the spelling and grammar",
+    "make it sound natural",
+    "keep the same tone",
+    "do not add anything",
+    "be honest if you are not sure",
+    "explain it like I am five",
+    "and give me a score out of ten",
+    "and suggest improvements",
+    "with comments in the code",
+    "for my team",
+    "for a book club",
+    "for my students",
+    "as a list",
+    "in two paragraphs",
+    "with a catchy title",
+    "and the time complexity",
+    "line by line",
+    "with a final answer",
+    "in the same style",
+    "and translate it back",
+    "as flashcards",
+    "with a hint first",
+    "what was wrong",
+    "and fix it",
+    "for a news site",
+    "with sources if you can",
+    "compare the pros and cons",
+    "and rate the sentiment",
+    "the most important keywords",
+    "a short summary",
+    "the main idea",
+    "and then critique it",
+    "from the point of view of an expert",
 ]
 
 
@@ -725,7 +1126,9 @@ def hard_request(rng: random.Random) -> str:
     """A one-off request stitched from 3-5 everyday instruction phrases, plus a payload."""
     verb, obj, payload = rng.choice(_REQ_TASKS)
     obj = obj.format(
-        lang=rng.choice(LANGS), topic=rng.choice(TOPICS), topic2=rng.choice(TOPICS),
+        lang=rng.choice(LANGS),
+        topic=rng.choice(TOPICS),
+        topic2=rng.choice(TOPICS),
         profession=rng.choice(PROFESSIONS),
     )
     phrases = rng.sample(COMMON_PHRASES, rng.randint(3, 5))

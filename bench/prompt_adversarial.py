@@ -34,12 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import adversarial_corpus as corpus  # noqa: E402
+import adversarial_corpus as corpus
 
-from exchange.feed.current import FingerprintEntry  # noqa: E402
-from exchange.match.prompts import PromptIndex, build_prompt_index, match_prompts  # noqa: E402
-from exchange.privacy import ConsortiumKey, fingerprint_template_set  # noqa: E402
-from exchange.privacy.fingerprint import fingerprint_template_set_p1  # noqa: E402
+from exchange.feed.current import FingerprintEntry
+from exchange.match.prompts import PromptIndex, build_prompt_index, match_prompts
+from exchange.privacy import ConsortiumKey, fingerprint_template_set
+from exchange.privacy.fingerprint import fingerprint_template_set_p1
 
 BENCH_KEY = ConsortiumKey("bench-key", bytes(range(1, 33)))
 CAMPAIGN_PROMPTS = 24
@@ -98,8 +98,10 @@ def share_bucket(template: corpus.Template, rng: random.Random) -> str:
 def recall(index: PromptIndex, per_template: int, seed: int) -> None:
     templates = [t for t in corpus.TEMPLATES if corpus.fixed_words(t) >= 12]
     buckets = {t.name: share_bucket(t, random.Random(seed)) for t in templates}
-    print(f"\nrecall, {len(templates)} templates with >= 12 fixed words, {per_template} "
-          "held-out prompts each per class")
+    print(
+        f"\nrecall, {len(templates)} templates with >= 12 fixed words, {per_template} "
+        "held-out prompts each per class"
+    )
     print(f"{'class':<16} {'all':>7} {'>=60%':>7} {'30-60%':>7} {'<30%':>7}  target")
     worst: dict[str, list[tuple[float, str]]] = {}
     for evasion in corpus.EVASIONS:
@@ -136,15 +138,17 @@ def recall(index: PromptIndex, per_template: int, seed: int) -> None:
 def false_positives(index: PromptIndex, n_templates: int, benign: int, seed: int) -> None:
     prompts = corpus.benign_prompts(benign, seed + 7)
     print(f"\nfalse positives against {n_templates} templates")
-    print(f"{'benign set':<18} {'prompts':>8} {'pairs matched':>14} {'of pairs':>10} "
-          f"{'prompts matching any':>21}")
+    print(
+        f"{'benign set':<18} {'prompts':>8} {'pairs matched':>14} {'of pairs':>10} "
+        f"{'prompts matching any':>21}"
+    )
     for kind, texts in prompts.items():
         found = matched_templates(index, texts)
         pairs = sum(len(names) for names in found)
         anyhit = sum(1 for names in found if names)
         print(
-            f"{kind:<18} {len(texts):>8} {pairs:>14} {100 * pairs / (len(texts) * n_templates):>9.4f}% "
-            f"{100 * anyhit / len(texts):>20.2f}%"
+            f"{kind:<18} {len(texts):>8} {pairs:>14} "
+            f"{100 * pairs / (len(texts) * n_templates):>9.4f}% {100 * anyhit / len(texts):>20.2f}%"
         )
     print("targets: <= 0.01% of pairs, <= 0.5% of benign prompts")
 
@@ -154,8 +158,11 @@ def sweep(templates: Sequence[corpus.Template], seed: int, per_template: int, be
     rng = random.Random(seed)
     entries = [e for t in templates for e in entries_for(t, rng)]
     low = [
-        FingerprintEntry(**{**e.__dict__, "match_rule": {"metric": "containment", "threshold": 0.2}})
-        if e.algorithm == "containment-keyed" else e
+        FingerprintEntry(
+            **{**e.__dict__, "match_rule": {"metric": "containment", "threshold": 0.2}}
+        )
+        if e.algorithm == "containment-keyed"
+        else e
         for e in entries
     ]
     index = build_prompt_index(BENCH_KEY, low)
@@ -201,8 +208,10 @@ def speed(seed: int, sizes: Sequence[int], prompts_count: int) -> None:
     for t in corpus.TEMPLATES:
         entries.extend(entries_for(t, learn_rng))
     built = len(corpus.TEMPLATES)
-    print(f"\ndx match prompt path, {len(mixed)} prompts (half campaign, half benign), "
-          "CPU seconds, median of 3")
+    print(
+        f"\ndx match prompt path, {len(mixed)} prompts (half campaign, half benign), "
+        "CPU seconds, median of 3"
+    )
     print(f"{'templates':>10} {'prompts/s':>10} {'us/prompt':>10}")
     per_prompt = {}
     for size in sizes:
@@ -221,8 +230,10 @@ def speed(seed: int, sizes: Sequence[int], prompts_count: int) -> None:
         per_prompt[size] = elapsed / len(mixed)
         print(f"{size:>10} {len(mixed) / elapsed:>10.0f} {1e6 * per_prompt[size]:>10.1f}")
     low, high = min(per_prompt.values()), max(per_prompt.values())
-    print(f"per-prompt time, largest / smallest: {high / low:.2f}x (target <= 1.5x); "
-          "target >= 5,000 prompts/s at 10,000 templates")
+    print(
+        f"per-prompt time, largest / smallest: {high / low:.2f}x (target <= 1.5x); "
+        "target >= 5,000 prompts/s at 10,000 templates"
+    )
 
 
 def _entries_upto(entries: Sequence[FingerprintEntry], templates: int) -> int:
@@ -251,7 +262,9 @@ def main() -> None:
     matchers = [("p2 template signatures (containment, shipped)", fingerprint_template_set)]
     if args.old:
         matchers.append(("p1 MinHash + exact (before issue 13)", fingerprint_template_set_p1))
-    templates = corpus.TEMPLATES + corpus.synthetic_templates(1000 - len(corpus.TEMPLATES), args.seed)
+    templates = corpus.TEMPLATES + corpus.synthetic_templates(
+        1000 - len(corpus.TEMPLATES), args.seed
+    )
     if args.sweep:
         sweep(templates, args.seed, per_template, benign)
         return

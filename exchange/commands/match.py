@@ -28,6 +28,7 @@ from exchange.feed.current import current_feed
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
 from exchange.match import ColumnSpec, MatchInputs, MissingKeyError, jsonl, run_match, table
+from exchange.match.index import open_prompt_index
 from exchange.match.inputs import parse_seen_at
 from exchange.privacy import ConsortiumKey, KeyFileError, load_key
 
@@ -169,10 +170,28 @@ def match(
             fail("match", str(exc))
         inputs = MatchInputs(prompt_files, account_files, columns, ip_files)
         key = _key(key_file or config.consortium_key_path) if inputs.needs_key else None
+        when = at_time or datetime.now(UTC)
         with FeedStore(config.store_path) as store:
-            feed = current_feed(store.current_objects(), at_time or datetime.now(UTC))
+            # Prompts alone need only the producers' names from the feed: the fingerprints
+            # come from the persistent index (exchange.match.index), which is opened, not
+            # rebuilt. Accounts and addresses still read the current feed.
+            needs_feed = bool(account_files or ip_files)
+            objects = store.current_objects(None if needs_feed else ["identity"])
+        feed = current_feed(objects, when)
+        prompt_index = (
+            open_prompt_index(config.store_path, key, when)
+            if prompt_files and key is not None
+            else None
+        )
         try:
-            run = run_match(feed, inputs, key, seen_at=seen_at, max_errors=max_errors)
+            run = run_match(
+                feed,
+                inputs,
+                key,
+                seen_at=seen_at,
+                max_errors=max_errors,
+                prompt_index=prompt_index,
+            )
         except InputErrors as exc:
             for line in exc.lines():
                 click.echo(line, err=True)

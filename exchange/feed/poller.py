@@ -32,6 +32,7 @@ from exchange.feed.errors import BadServerResponse
 from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore, ReceivedVersion
 from exchange.feed.timestamps import object_version, timestamp_key
+from exchange.match.index import sync_prompt_index
 
 DEFAULT_PAGE_SIZE = 1000
 DATE_ADDED_LAST = "X-TAXII-Date-Added-Last"
@@ -151,6 +152,7 @@ def sync_collection(
                 f"{cursor} (added_after ignored?)"
             )
         stored = store.store_page(api_root, collection.id, page.versions, page.cursor)
+        sync_prompt_index(store.path)  # keep dx match's index current (exchange.match.index)
         cursor = page.cursor
         result.pages += 1
         result.received += len(page.versions)

@@ -44,17 +44,21 @@ from exchange.privacy.minhash import (
     minhasher_for,
 )
 from exchange.privacy.normalise import PROMPT_NORMALISATION_VERSION, normalise_prompt
-from exchange.privacy.shingles import prompt_shingles
 from exchange.privacy.normalise_p2 import PROMPT_NORMALISATION_P2, normalise_prompt_p2
+from exchange.privacy.shingles import prompt_shingles
 from exchange.privacy.simhash import SIMHASH_BITS, decode_simhash, encode_simhash, simhasher_for
 from exchange.privacy.template_signature import (
     ALGORITHM_CONTAINMENT,
     DEFAULT_CONTAINMENT_THRESHOLD,
-    SHINGLE_SIZE as CONTAINMENT_SHINGLE_SIZE,
-    VALUE_BITS as CONTAINMENT_VALUE_BITS,
     decode_values,
     encode_values,
     learn_signature,
+)
+from exchange.privacy.template_signature import (
+    SHINGLE_SIZE as CONTAINMENT_SHINGLE_SIZE,
+)
+from exchange.privacy.template_signature import (
+    VALUE_BITS as CONTAINMENT_VALUE_BITS,
 )
 
 FingerprintAlgorithm = Literal[

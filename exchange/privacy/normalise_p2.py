@@ -25,6 +25,7 @@ whole prompt. ``p2`` undoes those, then keeps only the words. Steps, in order
    Punctuation and layout are dropped, so a changed comma is no change.
 """
 
+# ruff: noqa: RUF001  (quotation marks of several scripts, on purpose)
 from __future__ import annotations
 
 import re
@@ -46,8 +47,18 @@ MAX_QUOTED_SLOT = 200
 """Longest quoted literal (characters between the quotes) masked as a slot."""
 
 _ENCLOSING = {
-    '"': '"', "'": "'", "`": "`", "“": "”", "”": "”", "„": "“”", "‘": "’", "«": "»", "»": "«",
-    "「": "」", "『": "』", "‹": "›",
+    '"': '"',
+    "'": "'",
+    "`": "`",
+    "“": "”",
+    "”": "”",
+    "„": "“”",
+    "‘": "’",
+    "«": "»",
+    "»": "«",
+    "「": "」",
+    "『": "』",
+    "‹": "›",
 }
 _WORD_P2 = re.compile(rf"<(?:num|str|url|email|code)>|[{_CJK}]|[^\W{_CJK}]+(?:['’][^\W{_CJK}]+)*")
 

@@ -40,6 +40,7 @@ import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import pairwise
 from typing import Final
 
 from exchange.privacy.keys import ConsortiumKey
@@ -93,7 +94,7 @@ class ContainmentHasher:
             return {self.shingle_hash(" ".join(words))}
         cache = self._cache
         if size == 2:
-            shingles = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+            shingles = [f"{a} {b}" for a, b in pairwise(words)]
         else:
             shingles = [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
         out = set()
@@ -128,7 +129,9 @@ def signature_values(invariant: Iterable[int]) -> tuple[int, ...] | None:
     return tuple(values[:SIGNATURE_SIZE])
 
 
-def learn_signature(normalised_prompts: Sequence[str], key: ConsortiumKey) -> tuple[int, ...] | None:
+def learn_signature(
+    normalised_prompts: Sequence[str], key: ConsortiumKey
+) -> tuple[int, ...] | None:
     """Learn a campaign's template signature from its ``p2`` normalised prompts."""
     hasher = containment_hasher_for(key)
     return signature_values(invariant_hashes([hasher.hashes(text) for text in normalised_prompts]))
@@ -154,7 +157,7 @@ def decode_values(text: str) -> tuple[int, ...]:
             f"{MIN_SIGNATURE_VALUES}-{SIGNATURE_SIZE} big-endian uint32 values"
         )
     values = struct.unpack(f">{len(raw) // 4}I", raw)
-    if any(a >= b for a, b in zip(values, values[1:], strict=False)):
+    if any(a >= b for a, b in pairwise(values)):
         raise ValueError("containment signature values must be strictly ascending")
     return values
 

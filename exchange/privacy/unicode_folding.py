@@ -12,7 +12,7 @@
   characters look like which. The data comes from the ``confusable-homoglyphs``
   package (a maintained copy of that file); from it we keep, for each
   non-ASCII character, the ASCII letter or digit it is confusable with, so
-  that Cyrillic ``а``/Greek ``ο`` fold to Latin ``a``/``o``. This is the
+  that Cyrillic U+0430 and Greek U+03BF fold to Latin ``a`` and ``o``. This is the
   skeleton mapping restricted to targets in ASCII, applied after lower-casing:
   enough to undo look-alike substitution in Latin-script prompts, while text
   in other scripts stays readable as itself (a Russian prompt keeps its
