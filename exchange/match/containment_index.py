@@ -33,6 +33,7 @@ class ContainmentIndex:
         self._sizes: list[int] = []
         self._postings: dict[int, list[int]] = {}
         self._always: list[int] | None = None
+        self._common: list[int] = []
 
     def __len__(self) -> int:
         return len(self._values)
@@ -55,34 +56,50 @@ class ContainmentIndex:
         self._always = None
         return position
 
+    def prepare(self) -> list[int]:
+        """Per signature, how many of its hashes are common; and the always-checked list.
+
+        Done once after the last ``add`` (``query`` does it if needed)."""
+        cap = self.common_cap
+        postings = self._postings
+        common = [
+            sum(1 for value in values if len(postings[value]) > cap) for values in self._values
+        ]
+        self._common = common
+        self._always = [p for p, count in enumerate(common) if count >= self._needed[p]]
+        return self._always
+
     @property
     def always_checked(self) -> list[int]:
         """Signatures that common hashes alone could satisfy: verified for every prompt."""
-        if self._always is None:
-            cap = self.common_cap
-            postings = self._postings
-            always = []
-            for position, values in enumerate(self._values):
-                common = sum(1 for value in values if len(postings[value]) > cap)
-                if common >= self._needed[position]:
-                    always.append(position)
-            self._always = always
-        return self._always
+        return self._always if self._always is not None else self.prepare()
 
     def query(self, hashes: set[int]) -> list[tuple[int, float]]:
-        """Signatures the prompt (its shingle-hash set) contains enough of, with containment."""
+        """Signatures the prompt (its shingle-hash set) contains enough of, with containment.
+
+        A signature reached through its rare hashes is verified only if those
+        hits plus all of its common hashes could reach its threshold: most
+        chance candidates (one shared word pair) stop there.
+        """
         always = self.always_checked
         cap = self.common_cap
         postings = self._postings
-        candidates: set[int] = set(always)
+        counts: dict[int, int] = {}
         for value in hashes:
             found = postings.get(value)
             if found is not None and len(found) <= cap:
-                candidates.update(found)
+                for position in found:
+                    counts[position] = counts.get(position, 0) + 1
+        values, needed, sizes, common = self._values, self._needed, self._sizes, self._common
         results = []
-        values, needed, sizes = self._values, self._needed, self._sizes
-        for position in candidates:
-            hits = len(values[position] & hashes)  # CPython walks the smaller set
-            if hits >= needed[position]:
-                results.append((position, hits / sizes[position]))
+        for position, count in counts.items():
+            if count + common[position] >= needed[position]:
+                hits = len(values[position] & hashes)  # CPython walks the smaller set
+                if hits >= needed[position]:
+                    results.append((position, hits / sizes[position]))
+        for position in always:
+            if position not in counts:
+                hits = len(values[position] & hashes)
+                if hits >= needed[position]:
+                    results.append((position, hits / sizes[position]))
         return results

@@ -182,4 +182,5 @@ def open_prompt_index(path: str | Path, key: ConsortiumKey, at: datetime) -> Pro
             entry = FingerprintEntry(**data)
             values = struct.unpack(f"<{len(signature) // 4}I", signature) if signature else None
             index.add(entry, values)
+    index.containment.prepare()
     return index

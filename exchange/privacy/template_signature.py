@@ -73,6 +73,9 @@ class ContainmentHasher:
         )
         self._cache: dict[str, int] = {}
 
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
     def shingle_hash(self, shingle: str) -> int:
         value = self._cache.get(shingle)
         if value is None:
