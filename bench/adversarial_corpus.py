@@ -751,11 +751,11 @@ def ev_system_wrapper(text: str, rng: random.Random) -> str:
     return f"{system}\n\nUser message:\n{text}\n\nRespond now."
 
 
-def synonym_swap(template_text: str, rng: random.Random) -> str:
-    """Swap 2-3 words of a template's fixed text for synonyms (before filling slots)."""
+def synonym_swap(template_text: str, rng: random.Random, low: int = 2, high: int = 3) -> str:
+    """Swap ``low``-``high`` words of a template's fixed text for synonyms (before filling)."""
     tokens = re.split(r"(\{[a-z0-9]+\}|\s+)", template_text)
     spots = [i for i, tok in enumerate(tokens) if tok.rstrip(".,:;?!").lower() in SYNONYMS]
-    chosen = rng.sample(spots, min(len(spots), rng.randint(2, 3)))
+    chosen = rng.sample(spots, min(len(spots), rng.randint(low, high)))
     for i in chosen:
         core = tokens[i].rstrip(".,:;?!")
         replacement = SYNONYMS[core.lower()]
@@ -779,6 +779,9 @@ EVASIONS: dict[str, Callable[[str, random.Random], str]] = {
     "system_wrapper": ev_system_wrapper,
     "synonyms": ev_plain,  # applied to the template text, see ``test_prompt``
 }
+# Beyond the issue's classes (no target; reported to show where matching degrades).
+STRESS = ("combined", "synonyms_5_6")
+
 TARGETS = {
     "plain": 0.95,
     "case_whitespace": 0.95,
@@ -796,11 +799,20 @@ TARGETS = {
 
 
 def test_prompt(template: Template, evasion: str, rng: random.Random) -> str:
-    """A held-out prompt of ``template`` with one evasion applied."""
+    """A held-out prompt of ``template`` with one evasion applied (or a ``STRESS`` mix)."""
     if evasion == "synonyms":
         return fill(
             Template(template.name, template.shape, synonym_swap(template.text, rng)), rng, "test"
         )
+    if evasion == "synonyms_5_6":
+        swapped = synonym_swap(template.text, rng, 5, 6)
+        return fill(Template(template.name, template.shape, swapped), rng, "test")
+    if evasion == "combined":
+        swapped = synonym_swap(template.text, rng)
+        text = fill(Template(template.name, template.shape, swapped), rng, "test")
+        for step in (ev_lookalikes, ev_invisible, ev_case_whitespace, ev_padding, ev_system_wrapper):
+            text = step(text, rng)
+        return text
     return EVASIONS[evasion](fill(template, rng, "test"), rng)
 
 

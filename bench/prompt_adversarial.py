@@ -105,7 +105,7 @@ def recall(index: PromptIndex, per_template: int, seed: int) -> None:
     )
     print(f"{'class':<16} {'all':>7} {'>=60%':>7} {'30-60%':>7} {'<30%':>7}  target")
     worst: dict[str, list[tuple[float, str]]] = {}
-    for evasion in corpus.EVASIONS:
+    for evasion in [*corpus.EVASIONS, *corpus.STRESS]:
         rng = random.Random(f"{seed}-{evasion}")
         prompts, owners = [], []
         for template in templates:
@@ -124,10 +124,13 @@ def recall(index: PromptIndex, per_template: int, seed: int) -> None:
             f"{100 * sum(v) / len(v):6.1f}%" if (v := by_bucket.get(b)) else "      -"
             for b in ("all", ">=60%", "30-60%", "<30%")
         ]
-        target = corpus.TARGETS[evasion]
         overall = sum(by_bucket["all"]) / len(by_bucket["all"])
-        flag = "met" if overall >= target else "NOT MET"
-        print(f"{evasion:<16} {' '.join(cells)}  >= {100 * target:.0f}% {flag}")
+        if evasion in corpus.TARGETS:
+            target = corpus.TARGETS[evasion]
+            flag = f">= {100 * target:.0f}% " + ("met" if overall >= target else "NOT MET")
+        else:
+            flag = "(stress: no target)"
+        print(f"{evasion:<16} {' '.join(cells)}  {flag}")
         worst[evasion] = sorted((sum(v) / len(v), k) for k, v in by_template.items())[:3]
     print("weakest templates per class:")
     for evasion, items in worst.items():
