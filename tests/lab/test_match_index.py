@@ -26,19 +26,22 @@ from exchange.feed.store import FeedStore, ReceivedVersion
 from exchange.match import MatchInputs, run_match
 from exchange.match.index import open_prompt_index, sync_prompt_index
 from exchange.privacy import load_key
-from exchange.readers import read_records
+from exchange.privacy.fingerprint import fingerprint_template_set_p1
 from mappings.convert import records_to_objects
 from mappings.producer import Producer
+from mappings.records import FingerprintValue
 from tests.lab.harness import DEMO_KEY, SAMPLES, run_dx
 from tests.lab.local_feed import fill_store, local_lab_config
 
+LAB_A = Producer("lab-a.example", "Lab A")
 LAB_C = Producer("lab-c.example", "Lab C")
 AT = datetime(2026, 4, 30, tzinfo=UTC)
 PROMPT_FILES = sorted((SAMPLES / "raw" / "prompts").glob("*.txt"))
 
 
-def _p2_objects() -> list[dict]:
-    """Lab C fingerprints every sample prompt file with today's dx fingerprint (p2)."""
+def _fingerprint_objects(producer: Producer, *, legacy: bool) -> list[dict]:
+    """A lab fingerprints every sample prompt file: with today's dx fingerprint (p2), or as
+    records published before p2 were (p1 exact hashes, MinHash and SimHash)."""
     key = load_key(DEMO_KEY)
     records = []
     for path in PROMPT_FILES:
@@ -47,22 +50,30 @@ def _p2_objects() -> list[dict]:
             confidence=80,
             benign_fp_rate=0.01,
             updated=datetime(2026, 4, 29, tzinfo=UTC),
-            id_prefix=f"lab-c-{path.stem}",
+            id_prefix=f"{producer.key}-{path.stem}",
             first_seen=datetime(2026, 4, 1, tzinfo=UTC),
             last_seen=datetime(2026, 4, 28, tzinfo=UTC),
             distinct_accounts=12,
         )
-        records += build_fingerprint_records(read_prompt_groups(path), settings, key, path.name)
-    assert {r.normalization for r in records} == {"p2"}
-    return records_to_objects(records, LAB_C)
+        (record,) = build_fingerprint_records(read_prompt_groups(path), settings, key, path.name)
+        if legacy:
+            (group,) = read_prompt_groups(path)
+            payload = fingerprint_template_set_p1(group.prompts, key)
+            record = record.model_copy(
+                update={
+                    "normalization": "p1",
+                    "fingerprints": [
+                        FingerprintValue.model_validate(f.to_dict()) for f in payload.fingerprints
+                    ],
+                }
+            )
+        records.append(record)
+    return records_to_objects(records, producer)
 
 
 @pytest.fixture(scope="module")
 def objects() -> list[dict]:
-    legacy = records_to_objects(
-        read_records([SAMPLES / "lab-a" / "detections.jsonl"]), Producer("lab-a.example", "Lab A")
-    )
-    return legacy + _p2_objects()
+    return _fingerprint_objects(LAB_A, legacy=True) + _fingerprint_objects(LAB_C, legacy=False)
 
 
 @pytest.fixture
@@ -113,7 +124,7 @@ def test_dx_match_with_the_stored_index_answers_as_the_feed_does(
     assert got == _reference(objects, prompts)
     rules = {m["rule"] for m in found}
     assert {"template-containment", "exact-template", "minhash-jaccard"} <= rules
-    # Lab C's p2 signature and lab A's p1 MinHash both find the rubric prompts.
+    # Lab C's p2 signatures match by containment; lab A's p1 records by MinHash.
     producers = {m["producer_name"] for m in found if m["rule"] == "template-containment"}
     assert producers == {"Lab C"}
 
