@@ -10,6 +10,8 @@ that builds its index from the objects), independent of the stored index.
 from __future__ import annotations
 
 import json
+import math
+import random
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from exchange.commands.fingerprint import (
 from exchange.feed.current import current_feed
 from exchange.feed.store import FeedStore, ReceivedVersion
 from exchange.match import MatchInputs, run_match
+from exchange.match.containment_index import ContainmentIndex
 from exchange.match.index import open_prompt_index, sync_prompt_index
 from exchange.privacy import load_key
 from exchange.privacy.fingerprint import fingerprint_template_set_p1
@@ -197,3 +200,29 @@ def test_a_store_without_index_tables_is_caught_up_on_open(
         conn.execute("DROP TABLE IF EXISTS prompt_match_state")
     index = open_prompt_index(store_path, load_key(DEMO_KEY), AT)
     assert len(index.containment_entries) == len(PROMPT_FILES)
+
+
+def test_the_containment_index_returns_what_checking_every_signature_would() -> None:
+    """Prefix filtering must be exact: compare with a linear scan on random, overlapping data."""
+    rng = random.Random(1307)
+    universe = list(range(3000))
+    common = universe[:40]  # values many signatures share, as stock phrases are
+    index = ContainmentIndex()
+    signatures = []
+    for _ in range(400):
+        size = rng.randint(10, 64)
+        values = set(rng.sample(common, rng.randint(0, size // 2)))
+        values |= set(rng.sample(universe, size - len(values)))
+        threshold = rng.choice([0.3, 0.5, 0.6, 0.9, 1.0])
+        signatures.append((frozenset(values), threshold))
+        index.add(sorted(values), threshold)
+    for _ in range(300):
+        base = signatures[rng.randrange(len(signatures))][0]
+        prompt = set(rng.sample(sorted(base), rng.randint(0, len(base))))
+        prompt |= set(rng.sample(universe, rng.randint(0, 200)))
+        expected = {
+            (position, len(values & prompt) / len(values))
+            for position, (values, threshold) in enumerate(signatures)
+            if len(values & prompt) >= max(1, math.ceil(threshold * len(values) - 1e-9))
+        }
+        assert set(index.query(prompt)) == expected
