@@ -4,6 +4,8 @@
     python bench/prompt_adversarial.py --quick     # fewer prompts (~30 s)
     python bench/prompt_adversarial.py --speed     # dx match throughput vs 100..100,000 templates
     python bench/prompt_adversarial.py --old       # also the p1 (MinHash) matcher, for comparison
+    python bench/prompt_adversarial.py --sweep     # containment threshold sweep
+    python bench/prompt_adversarial.py --simhash   # the p1 SimHash rule, by Hamming threshold
 
 The corpus is ``bench/adversarial_corpus.py`` (56 templates of many shapes,
 held-out slot fills, every evasion class of issue 13, benign human text and
@@ -38,7 +40,7 @@ import adversarial_corpus as corpus
 
 from exchange.feed.current import FingerprintEntry
 from exchange.match.prompts import PromptIndex, build_prompt_index, match_prompts
-from exchange.privacy import ConsortiumKey, fingerprint_template_set
+from exchange.privacy import ConsortiumKey, fingerprint_prompts, fingerprint_template_set
 from exchange.privacy.fingerprint import fingerprint_template_set_p1
 from exchange.privacy.template_signature import containment_hasher_for
 
@@ -198,6 +200,79 @@ def sweep(templates: Sequence[corpus.Template], seed: int, per_template: int, be
         print(f"benign prompts hit {kind[:7]:<7}{cells}")
 
 
+def simhash_sweep(templates: Sequence[corpus.Template], seed: int, benign: int) -> None:
+    """The p1 SimHash rule (what dx match used as a fallback) on this corpus, by threshold."""
+    rng = random.Random(seed)
+    shared = [
+        fingerprint_template_set_p1(
+            corpus.campaign_prompts(t, CAMPAIGN_PROMPTS, rng), BENCH_KEY
+        ).simhash.simhash_value
+        for t in templates
+    ]
+    real = [t for t in corpus.TEMPLATES if corpus.fixed_words(t) >= 12]
+    erng = random.Random(f"{seed}-plain")
+    tests = [
+        (i, corpus.test_prompt(t, "plain", erng)) for i, t in enumerate(real) for _ in range(10)
+    ]
+    local = [fps[2].simhash_value for fps in fingerprint_prompts([p for _, p in tests], BENCH_KEY)]
+    texts = [p for kind in corpus.benign_prompts(benign, seed + 7).values() for p in kind]
+    bvals = [fps[2].simhash_value for fps in fingerprint_prompts(texts, BENCH_KEY)]
+    print(f"\nSimHash (p1, 2-word shingles) on this corpus, {len(templates)} templates")
+    print(f"{'Hamming <=':>12} {'recall plain':>13} {'benign pairs':>13} {'benign prompts':>15}")
+    for threshold in (8, 12, 16, 20):
+        found = sum(
+            (v ^ shared[i]).bit_count() <= threshold for (i, _), v in zip(tests, local, strict=True)
+        )
+        pairs = [sum((v ^ s).bit_count() <= threshold for s in shared) for v in bvals]
+        print(
+            f"{threshold:>12} {100 * found / len(tests):>12.1f}% "
+            f"{100 * sum(pairs) / (len(bvals) * len(shared)):>12.4f}% "
+            f"{100 * sum(1 for c in pairs if c) / len(bvals):>14.2f}%"
+        )
+
+
+def old_corpus() -> None:
+    """The previous calibration corpus (seed 1234, 34 x 30 + 1,000) under the shipped p2 path:
+    signatures learned from 10 prompts per scaffold, the other 20 matched."""
+    from exchange.privacy.calibration_corpus import generate_corpus
+
+    data = generate_corpus(1234, prompts_per_template=30, unrelated=1000)
+    by_template: dict[int, list[str]] = defaultdict(list)
+    for index, text in data.templated:
+        by_template[index].append(text)
+    entries = []
+    for index, texts in sorted(by_template.items()):
+        payload = fingerprint_template_set(texts[:10], BENCH_KEY)
+        for position, fingerprint in enumerate(payload.fingerprints):
+            d = fingerprint.to_dict()
+            entries.append(
+                FingerprintEntry(
+                    algorithm=d["algorithm"],
+                    key_id=d["key_id"],
+                    value=d["value"],
+                    match_rule=d["match_rule"],
+                    parameters={k: v for k, v in d["parameters"].items() if k != "key_id"},
+                    producer="identity--bench",
+                    indicator_id=f"indicator--old-{index}-{position}",
+                    fingerprint_id=f"old-{index}",
+                    confidence=80,
+                )
+            )
+    index = build_prompt_index(BENCH_KEY, entries)
+    tests = [(i, text) for i, texts in sorted(by_template.items()) for text in texts[10:]]
+    found = matched_templates(index, [text for _, text in tests])
+    recall = sum(f"old-{i}" in names for (i, _), names in zip(tests, found, strict=True))
+    benign = matched_templates(index, list(data.unrelated))
+    pairs = sum(len(names) for names in benign)
+    print("\nprevious corpus (seed 1234), p2 signatures from 10 prompts per scaffold:")
+    print(f"  held-out templated prompts matched: {100 * recall / len(tests):.2f}% of {len(tests)}")
+    print(
+        f"  unrelated prompts matching any of {len(by_template)} scaffolds: "
+        f"{100 * sum(1 for n in benign if n) / len(benign):.2f}%; pairs "
+        f"{100 * pairs / (len(benign) * len(by_template)):.4f}%"
+    )
+
+
 def speed(seed: int, sizes: Sequence[int], prompts_count: int) -> None:
     """Match throughput of the shipped path against indexes of growing size."""
     rng = random.Random(seed)
@@ -258,6 +333,8 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true", help="only the throughput figures")
     parser.add_argument("--old", action="store_true", help="also run the p1 MinHash matcher")
     parser.add_argument("--sweep", action="store_true", help="only the threshold sweep")
+    parser.add_argument("--simhash", action="store_true", help="only the p1 SimHash rule")
+    parser.add_argument("--old-corpus", action="store_true", help="the previous corpus, p2 path")
     parser.add_argument("--seed", type=int, default=1313)
     parser.add_argument("--sizes", default="100,1000,10000,100000")
     args = parser.parse_args()
@@ -274,6 +351,12 @@ def main() -> None:
     )
     if args.sweep:
         sweep(templates, args.seed, per_template, benign)
+        return
+    if args.old_corpus:
+        old_corpus()
+        return
+    if args.simhash:
+        simhash_sweep(templates, args.seed, benign)
         return
     for title, learn in matchers:
         print(f"=== {title}")
