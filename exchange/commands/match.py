@@ -14,6 +14,7 @@ problem, nothing written), missing key or unusable store.
 
 from __future__ import annotations
 
+import gc
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,6 +184,10 @@ def match(
             if prompt_files and key is not None
             else None
         )
+        # The index lives until the process exits and holds no cycles: move it (and
+        # everything before it) out of the cyclic collector's sight, or every collection
+        # would walk it and the time per prompt would grow with the feed.
+        gc.freeze()
         try:
             run = run_match(
                 feed,

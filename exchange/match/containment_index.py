@@ -68,7 +68,9 @@ class ContainmentIndex:
             needed = self._needed[position]
             size = len(values)
             hits = min(needed, REQUIRED_PREFIX_HITS)
-            prefix = sorted(values, key=lambda v: (frequency[v], v))[: size - needed + hits]
+            # Any subset of this size guarantees ``hits`` (exactness); rarest first keeps the
+            # posting lists short (speed). Ties keep the set's own order.
+            prefix = sorted(values, key=frequency.__getitem__)[: size - needed + hits]
             required.append(hits)
             for value in prefix:
                 found = postings.get(value)

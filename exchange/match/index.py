@@ -24,6 +24,7 @@ and expiry is judged when the index is opened (``--at``).
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 import struct
@@ -33,6 +34,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from exchange.feed.current import FingerprintEntry, fingerprint_entry
 from exchange.feed.timestamps import timestamp_key
@@ -170,17 +173,28 @@ def open_prompt_index(path: str | Path, key: ConsortiumKey, at: datetime) -> Pro
     sync_prompt_index(path)
     now_key = timestamp_key(at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     index = PromptIndex(key=key)
-    with _connection(path) as conn:
-        rows = conn.execute(
-            "SELECT entry, signature FROM prompt_match_entries "
-            "WHERE revoked = 0 AND (valid_until_key IS NULL OR valid_until_key > ?) "
-            "ORDER BY indicator_id",
-            (now_key,),
-        )
-        for entry_text, signature in rows:
-            data: dict[str, Any] = json.loads(entry_text)
-            entry = FingerprintEntry(**data)
-            values = struct.unpack(f"<{len(signature) // 4}I", signature) if signature else None
-            index.add(entry, values)
-    index.containment.prepare()
+    # Building allocates millions of small containers and no cycles: the cyclic garbage
+    # collector would rescan the growing heap again and again (measured: 3x slower at
+    # 10,000 signatures). Pause it while building.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with _connection(path) as conn:
+            rows = conn.execute(
+                "SELECT entry, signature FROM prompt_match_entries "
+                "WHERE revoked = 0 AND (valid_until_key IS NULL OR valid_until_key > ?) "
+                "ORDER BY indicator_id",
+                (now_key,),
+            )
+            for entry_text, signature in rows:
+                data: dict[str, Any] = orjson.loads(entry_text)
+                entry = FingerprintEntry(**data)
+                values = (
+                    struct.unpack(f"<{len(signature) // 4}I", signature) if signature else None
+                )
+                index.add(entry, values)
+        index.containment.prepare()
+    finally:
+        if collecting:
+            gc.enable()
     return index
