@@ -810,7 +810,13 @@ def test_prompt(template: Template, evasion: str, rng: random.Random) -> str:
     if evasion == "combined":
         swapped = synonym_swap(template.text, rng)
         text = fill(Template(template.name, template.shape, swapped), rng, "test")
-        for step in (ev_lookalikes, ev_invisible, ev_case_whitespace, ev_padding, ev_system_wrapper):
+        for step in (
+            ev_lookalikes,
+            ev_invisible,
+            ev_case_whitespace,
+            ev_padding,
+            ev_system_wrapper,
+        ):
             text = step(text, rng)
         return text
     return EVASIONS[evasion](fill(template, rng, "test"), rng)

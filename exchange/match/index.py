@@ -189,9 +189,7 @@ def open_prompt_index(path: str | Path, key: ConsortiumKey, at: datetime) -> Pro
             for entry_text, signature in rows:
                 data: dict[str, Any] = orjson.loads(entry_text)
                 entry = FingerprintEntry(**data)
-                values = (
-                    struct.unpack(f"<{len(signature) // 4}I", signature) if signature else None
-                )
+                values = struct.unpack(f"<{len(signature) // 4}I", signature) if signature else None
                 index.add(entry, values)
         index.containment.prepare()
     finally:
