@@ -24,7 +24,6 @@ and expiry is judged when the index is opened (``--at``).
 
 from __future__ import annotations
 
-import gc
 import json
 import sqlite3
 import struct
@@ -42,6 +41,7 @@ from exchange.feed.timestamps import timestamp_key
 from exchange.match.prompts import PromptIndex
 from exchange.privacy import ConsortiumKey
 from exchange.privacy.template_signature import ALGORITHM_CONTAINMENT, decode_values
+from mappings.convert import collector_paused
 
 BUSY_TIMEOUT_S = 10.0
 _SCHEMA = """
@@ -176,23 +176,17 @@ def open_prompt_index(path: str | Path, key: ConsortiumKey, at: datetime) -> Pro
     # Building allocates millions of small containers and no cycles: the cyclic garbage
     # collector would rescan the growing heap again and again (measured: 3x slower at
     # 10,000 signatures). Pause it while building.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with _connection(path) as conn:
-            rows = conn.execute(
-                "SELECT entry, signature FROM prompt_match_entries "
-                "WHERE revoked = 0 AND (valid_until_key IS NULL OR valid_until_key > ?) "
-                "ORDER BY indicator_id",
-                (now_key,),
-            )
-            for entry_text, signature in rows:
-                data: dict[str, Any] = orjson.loads(entry_text)
-                entry = FingerprintEntry(**data)
-                values = struct.unpack(f"<{len(signature) // 4}I", signature) if signature else None
-                index.add(entry, values)
+    with collector_paused(), _connection(path) as conn:
+        rows = conn.execute(
+            "SELECT entry, signature FROM prompt_match_entries "
+            "WHERE revoked = 0 AND (valid_until_key IS NULL OR valid_until_key > ?) "
+            "ORDER BY indicator_id",
+            (now_key,),
+        )
+        for entry_text, signature in rows:
+            data: dict[str, Any] = orjson.loads(entry_text)
+            entry = FingerprintEntry(**data)
+            values = struct.unpack(f"<{len(signature) // 4}I", signature) if signature else None
+            index.add(entry, values)
         index.containment.prepare()
-    finally:
-        if collecting:
-            gc.enable()
     return index
