@@ -44,10 +44,10 @@ from exchange.privacy import (
     normalise_prompt,
 )
 from exchange.privacy.fingerprint import (
-    _minhash_fingerprint,
-    _minhash_signatures,
     containment_fingerprint,
     exact_fingerprint,
+    minhash_fingerprint,
+    minhash_signatures,
 )
 from exchange.privacy.normalise_p2 import PROMPT_NORMALISATION_P2, normalise_prompt_p2
 from exchange.privacy.template_signature import (
@@ -81,7 +81,7 @@ class PromptHit:
 def local_parameters(key: ConsortiumKey) -> dict[tuple[str, str], dict[str, int | str]]:
     """The parameters this lab computes, by (algorithm, normalisation)."""
     probe = "parameter probe for the local fingerprint settings"
-    minhash = _minhash_fingerprint(_minhash_signatures([normalise_prompt(probe)], key)[0], key)
+    minhash = minhash_fingerprint(minhash_signatures([normalise_prompt(probe)], key)[0], key)
     containment = containment_fingerprint(tuple(range(MIN_SIGNATURE_VALUES)), key)
     return {
         (ALGORITHM_EXACT, _P1): dict(exact_fingerprint("x", key).parameters),
@@ -190,9 +190,9 @@ def _hits_p1(
             for entry in index.exact.get((_P1, exact_template_hash(text, key)), ()):
                 yield PromptHit(position, entry, RULE_EXACT_TEMPLATE, 1.0, None)
     if index.minhash is not None:
-        signatures = _minhash_signatures(list(normalised), key)
+        signatures = minhash_signatures(list(normalised), key)
         for position, signature in zip(positions, signatures, strict=True):
-            for item_id, similarity in index.minhash.query(_minhash_fingerprint(signature, key)):
+            for item_id, similarity in index.minhash.query(minhash_fingerprint(signature, key)):
                 entry = index.minhash_entries[int(item_id)]  # type: ignore[call-overload]
                 threshold = float(entry.match_rule["threshold"])
                 yield PromptHit(position, entry, RULE_MINHASH, similarity, threshold)

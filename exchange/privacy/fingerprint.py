@@ -357,6 +357,16 @@ def _minhash_signatures(normalised: Sequence[str], key: ConsortiumKey) -> list[M
     return minhasher_for(key).signatures(shingle_sets)
 
 
+def minhash_signatures(normalised: Sequence[str], key: ConsortiumKey) -> list[MinHashSignature]:
+    """The ``p1`` MinHash signatures of already normalised prompts (batched)."""
+    return _minhash_signatures(normalised, key)
+
+
+def minhash_fingerprint(signature: Sequence[int], key: ConsortiumKey) -> Fingerprint:
+    """The ``minhash-keyed`` fingerprint of one ``p1`` MinHash signature."""
+    return _minhash_fingerprint(signature, key)
+
+
 def _normalised_all(prompts: Sequence[str]) -> list[str]:
     """Normalise every prompt; an empty one is an error naming its index."""
     if isinstance(prompts, str):
