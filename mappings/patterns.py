@@ -8,7 +8,7 @@ Four shapes:
 * near-duplicate prompt signature: ``pattern_type`` ``dx-prompt-signature``,
   ``pattern_version`` ``1.0``, whose pattern is one JSON object (grammar in
   docs/stix-mapping.md): ``algorithm``, ``key_id``, ``signature``, ``match``
-  (``metric`` ``jaccard`` or ``hamming`` and ``threshold``) and optional
+  (``metric`` ``jaccard``, ``hamming`` or ``containment`` and ``threshold``) and optional
   ``parameters``. A near-duplicate match cannot be written in STIX patterning
   (it has no similarity operator), hence the project's own pattern type.
 
@@ -39,7 +39,7 @@ _CANONICAL_JSON: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"),
 """``json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=True)`` without
 building a new encoder per call (one signature pattern per near-duplicate fingerprint)."""
 _SIGNATURE_MEMBERS: Final = frozenset({"algorithm", "key_id", "signature", "match", "parameters"})
-SIGNATURE_METRICS: Final = ("jaccard", "hamming")
+SIGNATURE_METRICS: Final = ("jaccard", "hamming", "containment")
 
 
 def ip_range_pattern(cidr: str) -> str:
@@ -153,8 +153,8 @@ def _checked_match(match: Any) -> dict[str, Any]:
         raise ValueError(f"dx-prompt-signature metric must be one of {SIGNATURE_METRICS}")
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold < 0:
         raise ValueError("dx-prompt-signature threshold must be a non-negative number")
-    if metric == "jaccard" and threshold > 1:
-        raise ValueError("dx-prompt-signature jaccard threshold must be at most 1")
+    if metric in ("jaccard", "containment") and threshold > 1:
+        raise ValueError(f"dx-prompt-signature {metric} threshold must be at most 1")
     return {"metric": metric, "threshold": threshold}
 
 

@@ -76,8 +76,10 @@ ElicitationFeature = Literal[
     "code_generation_scaffold",
 ]
 
-FingerprintAlgorithm = Literal["hmac-sha256-template", "minhash-keyed", "simhash-keyed"]
-MatchMetric = Literal["equal", "jaccard", "hamming"]
+FingerprintAlgorithm = Literal[
+    "hmac-sha256-template", "minhash-keyed", "simhash-keyed", "containment-keyed"
+]
+MatchMetric = Literal["equal", "jaccard", "hamming", "containment"]
 
 ProviderType = Literal[
     "residential_proxy", "mobile_proxy", "hosting", "vpn", "tor", "relay", "shared_nat"
@@ -234,8 +236,12 @@ class MatchRule(_Strict):
             raise ValueError("an 'equal' match rule takes no threshold")
         if self.metric != "equal" and self.threshold is None:
             raise ValueError(f"a '{self.metric}' match rule needs a threshold")
-        if self.metric == "jaccard" and self.threshold is not None and self.threshold > 1:
-            raise ValueError("a jaccard threshold is between 0 and 1")
+        if (
+            self.metric in ("jaccard", "containment")
+            and self.threshold is not None
+            and self.threshold > 1
+        ):
+            raise ValueError(f"a {self.metric} threshold is between 0 and 1")
         return self
 
 

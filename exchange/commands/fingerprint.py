@@ -2,7 +2,8 @@
 
 A detection pipeline groups the prompts it attributes to one template; this
 command turns each group into a record that carries only keyed fingerprints
-(exact template hashes, MinHash, SimHash) and counts. The raw prompts, and the
+(exact template hashes and a template signature learned from the group,
+normalisation ``p2``) and counts. The raw prompts, and the
 account identifiers they may be tagged with, stay in the lab: they are read,
 normalised, hashed and counted here, and never written anywhere.
 
@@ -41,6 +42,7 @@ from exchange.privacy import (
     normalise_prompt,
 )
 from exchange.privacy.fingerprint import DEFAULT_MAX_EXACT_HASHES
+from exchange.privacy.template_signature import ALGORITHM_CONTAINMENT, MIN_CAMPAIGN_PROMPTS
 from exchange.readers.json_values import DECODER, DuplicateField, NonStandardNumber
 from exchange.readers.raw import RawRecord
 from exchange.readers.text import UnreadableInput, display_name, read_text
@@ -398,4 +400,16 @@ def fingerprint(
         records = build_fingerprint_records(groups, settings, key, display_name(prompts))
         write_atomically(output, records_jsonl(records))
     total = sum(record.sample_count for record in records)
+    for record in records:
+        if not any(f.algorithm == ALGORITHM_CONTAINMENT for f in record.fingerprints):
+            note(
+                f"{record.fingerprint_id}: too little fixed text for a template signature; "
+                "shared as exact hashes only"
+            )
+        elif record.sample_count < MIN_CAMPAIGN_PROMPTS:
+            note(
+                f"{record.fingerprint_id}: only {record.sample_count} prompt(s): the signature "
+                "keeps every word pair they share, slot text included "
+                f"(give {MIN_CAMPAIGN_PROMPTS} or more)"
+            )
     note(f"{output}: {len(records)} fingerprint record(s) from {total} prompts")

@@ -14,6 +14,7 @@ problem, nothing written), missing key or unusable store.
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from exchange.feed.current import current_feed
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
 from exchange.match import ColumnSpec, MatchInputs, jsonl, run_match, table
+from exchange.match.index import open_prompt_index
 from exchange.privacy import ConsortiumKey, load_key
 
 
@@ -147,9 +149,26 @@ def match(
         check_output_target(output)
         inputs = MatchInputs(prompt_files, account_files, columns, ip_files)
         key = _key(key_file or config.consortium_key_path) if inputs.needs_key else None
+        when = at_time or datetime.now(UTC)
         with FeedStore(config.store_path) as store:
-            feed = current_feed(store.current_objects(), at_time or datetime.now(UTC))
-        run = run_match(feed, inputs, key, seen_at=seen_at, max_errors=max_errors)
+            # Prompts alone need only the producers' names from the feed: the fingerprints
+            # come from the persistent index (exchange.match.index), which is opened, not
+            # rebuilt. Accounts and addresses still read the current feed.
+            needs_feed = bool(account_files or ip_files)
+            objects = store.current_objects(None if needs_feed else ["identity"])
+        feed = current_feed(objects, when)
+        prompt_index = (
+            open_prompt_index(config.store_path, key, when)
+            if prompt_files and key is not None
+            else None
+        )
+        # The index lives until the process exits and holds no cycles: move it (and
+        # everything before it) out of the cyclic collector's sight, or every collection
+        # would walk it and the time per prompt would grow with the feed.
+        gc.freeze()
+        run = run_match(
+            feed, inputs, key, seen_at=seen_at, max_errors=max_errors, prompt_index=prompt_index
+        )
         data = jsonl(run.matches) if output_format == "jsonl" else table(run.matches).encode()
         write_atomically(output, data)
         if not quiet:

@@ -212,6 +212,13 @@ def _member_indicators(
     return found
 
 
+def fingerprint_entry(indicator: Mapping[str, Any]) -> FingerprintEntry | None:
+    """The fingerprint entry of one indicator, or None when it is not a prompt-fingerprint
+    indicator; ValueError/KeyError/TypeError when its pattern cannot be read.
+    (``exchange.match.index`` keeps these entries up to date as the store grows.)"""
+    return _fingerprint(indicator)
+
+
 def _members(
     cluster: Mapping[str, Any],
     by_id: Mapping[str, Mapping[str, Any]],

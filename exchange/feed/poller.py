@@ -34,6 +34,7 @@ from exchange.feed.errors import BadServerResponse
 from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore, ReceivedVersion
 from exchange.feed.timestamps import object_version
+from exchange.match.index import sync_prompt_index
 from mappings.timestamps import stix_timestamp_key as timestamp_key
 
 DEFAULT_PAGE_SIZE = 1000
@@ -165,6 +166,7 @@ def sync_collection(
                 first_creator=refused.first_creator,
                 problem=refused.reason(),
             )
+        sync_prompt_index(store.path)  # keep dx match's index current (exchange.match.index)
         cursor = page.cursor
         result.pages += 1
         result.received += len(page.versions)

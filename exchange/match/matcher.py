@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from exchange.commands.terminal import progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS, DxError, ErrorCollector
 from exchange.feed.current import CurrentFeed
 from exchange.feed.timestamps import format_timestamp
@@ -30,7 +31,7 @@ from exchange.match.inputs import (
     read_addresses,
     read_prompts,
 )
-from exchange.match.prompts import build_prompt_index, match_prompts
+from exchange.match.prompts import BATCH, PromptHit, PromptIndex, build_prompt_index, match_prompts
 from exchange.match.ranges import RangeIndex
 from exchange.match.results import (
     INPUT_ACCOUNTS,
@@ -117,9 +118,14 @@ def run_match(
     *,
     seen_at: datetime | None = None,
     max_errors: int = DEFAULT_MAX_ERRORS,
+    prompt_index: PromptIndex | None = None,
 ) -> MatchRun:
     """Match every input against ``feed``; raises InputErrors for bad input, MissingKeyError
-    when prompts or accounts come without a key."""
+    when prompts or accounts come without a key.
+
+    ``prompt_index``: the lab's persistent index (``exchange.match.index``);
+    without it the prompt index is built from ``feed.fingerprints``.
+    """
     if inputs.needs_key and key is None:
         raise MissingKeyError(
             "matching prompts or accounts needs the consortium key: set "
@@ -133,7 +139,8 @@ def run_match(
     names = feed.producer_names
     if read.prompts:
         assert key is not None
-        _match_prompt_files(run, feed, key, read.prompts, when, names)
+        index = prompt_index or build_prompt_index(key, feed.fingerprints)
+        _match_prompt_files(run, index, key, read.prompts, when, names)
     if read.accounts:
         assert key is not None
         _match_account_files(run, feed, key, read.accounts, when, names)
@@ -145,13 +152,12 @@ def run_match(
 
 def _match_prompt_files(
     run: MatchRun,
-    feed: CurrentFeed,
+    index: PromptIndex,
     key: ConsortiumKey,
     files: list[tuple[str, list[PromptLine]]],
     when: str,
     names: dict[str, str],
 ) -> None:
-    index = build_prompt_index(key, feed.fingerprints)
     if index.other_keys:
         run.notes.append(
             f"{index.other_keys} shared fingerprints were made under another key than "
@@ -159,34 +165,55 @@ def _match_prompt_files(
         )
     for indicator_id, reason in index.incompatible:
         run.notes.append(f"{indicator_id}: skipped: {reason}")
-    for name, lines in files:
-        hits, empty = match_prompts(index, [line.text for line in lines])
-        run.prompts += len(lines)
-        run.empty_prompts += empty
-        for hit in hits:
-            line = lines[hit.position]
-            entry = hit.entry
-            run.matches.append(
-                Match(
-                    input=INPUT_PROMPTS,
-                    file=name,
-                    line=line.line,
-                    object_id=entry.indicator_id,
-                    object_type="indicator",
-                    producer=entry.producer,
-                    producer_name=names.get(entry.producer or ""),
-                    rule=hit.rule,
-                    similarity=round(hit.similarity, 4),
-                    confidence=match_confidence(entry.confidence, hit.similarity, hit.threshold),
-                    seen_at=format_timestamp(line.seen_at) if line.seen_at else when,
-                    detail={
-                        "algorithm": entry.algorithm,
-                        "fingerprint_id": entry.fingerprint_id,
-                        "key_id": entry.key_id,
-                        **({"threshold": hit.threshold} if hit.threshold is not None else {}),
-                    },
-                )
+    if index.simhash_unused:
+        run.notes.append(
+            f"{index.simhash_unused} shared SimHash fingerprints not used: SimHash does not "
+            "decide a match on its own (docs/privacy.md)"
+        )
+    total = sum(len(lines) for _, lines in files)
+    with progress_bar(total=total, unit="prompts", desc="matching") as bar:
+        for name, lines in files:
+            for start in range(0, len(lines), BATCH):
+                chunk = lines[start : start + BATCH]
+                hits, empty = match_prompts(index, [line.text for line in chunk])
+                run.prompts += len(chunk)
+                run.empty_prompts += empty
+                _add_prompt_matches(run, name, chunk, hits, when, names)
+                bar.update(len(chunk))
+
+
+def _add_prompt_matches(
+    run: MatchRun,
+    name: str,
+    lines: list[PromptLine],
+    hits: list[PromptHit],
+    when: str,
+    names: dict[str, str],
+) -> None:
+    for hit in hits:
+        line = lines[hit.position]
+        entry = hit.entry
+        run.matches.append(
+            Match(
+                input=INPUT_PROMPTS,
+                file=name,
+                line=line.line,
+                object_id=entry.indicator_id,
+                object_type="indicator",
+                producer=entry.producer,
+                producer_name=names.get(entry.producer or ""),
+                rule=hit.rule,
+                similarity=round(hit.similarity, 4),
+                confidence=match_confidence(entry.confidence, hit.similarity, hit.threshold),
+                seen_at=format_timestamp(line.seen_at) if line.seen_at else when,
+                detail={
+                    "algorithm": entry.algorithm,
+                    "fingerprint_id": entry.fingerprint_id,
+                    "key_id": entry.key_id,
+                    **({"threshold": hit.threshold} if hit.threshold is not None else {}),
+                },
             )
+        )
 
 
 def _match_account_files(

@@ -1,28 +1,28 @@
 """Matching raw prompts against the shared prompt fingerprints, locally and keyed.
 
-Each prompt is normalised and fingerprinted with the consortium key
-(``exchange.privacy.fingerprint_prompts``: exact template hash, MinHash,
-SimHash), then compared with the shared fingerprints made under the same key
-id and the same parameters:
+Each prompt is normalised and hashed with the consortium key, then compared
+with the shared fingerprints made under the same key id and parameters:
 
-* exact template hashes: one dictionary probe;
-* MinHash: candidates from the LSH index (``MinHashLSHIndex``, banding),
-  each verified by the shared fingerprint's own Jaccard threshold;
-* SimHash: Hamming distance to each shared SimHash (a XOR and a popcount per
-  pair; feeds hold few SimHashes, one per shared template).
+* ``containment-keyed`` template signatures (normalisation ``p2``): the
+  prompt's keyed shingle hashes are looked up in an inverted index
+  (``ContainmentIndex``); a signature matches when the prompt contains at
+  least its threshold of the template's scaffold shingles. Slots, padding
+  and wrappers add shingles to the prompt but take none away from the
+  scaffold, so they do not dilute the score.
+* exact template hashes, ``p1`` or ``p2``: one dictionary probe each;
+* ``p1`` MinHash (records shared before ``p2``): candidates from the LSH
+  index, each verified by the shared fingerprint's own Jaccard threshold.
+
+SimHash does not decide a match on its own any more: on the adversarial
+benchmark (docs/privacy.md) its Hamming rule matched ordinary benign
+prompts far above the false-positive target. SimHash fingerprints in the
+feed are counted (``PromptIndex.simhash_unused``) and reported, not used.
 
 Shared fingerprints made under another key id or with other parameters
-(shingle size, normalisation version) cannot be compared; they are counted
-and reported, never guessed at. A prompt that matches several fingerprints
-of one shared template reports only its strongest match for that template:
-an exact hash beats a near-duplicate, then the higher similarity wins.
-
-SimHash is only a fallback: a shared template's SimHash is used when the
-feed holds no comparable MinHash for that template. The calibration
-(docs/privacy.md) shows MinHash separating templates from unrelated prompts
-with a wide margin, while SimHash's 64 bits meet the false-positive target
-only narrowly; short unrelated prompts come within its Hamming threshold now
-and then. It still lets a producer that shares only SimHashes be matched.
+cannot be compared; they are counted and reported, never guessed at. A
+prompt that matches several fingerprints of one shared template reports
+only its strongest match for that template: an exact hash beats a
+containment match, which beats a MinHash one; then the higher similarity.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from exchange.feed.current import FingerprintEntry
-from exchange.match.results import RULE_EXACT_TEMPLATE, RULE_MINHASH, RULE_SIMHASH
+from exchange.match.containment_index import ContainmentIndex
+from exchange.match.results import RULE_CONTAINMENT, RULE_EXACT_TEMPLATE, RULE_MINHASH
 from exchange.privacy import (
     ALGORITHM_EXACT,
     ALGORITHM_MINHASH,
@@ -39,18 +40,25 @@ from exchange.privacy import (
     ConsortiumKey,
     Fingerprint,
     MinHashLSHIndex,
-    fingerprint_prompts,
+    exact_template_hash,
     normalise_prompt,
 )
+from exchange.privacy.fingerprint import (
+    containment_fingerprint,
+    exact_fingerprint,
+    minhash_fingerprint,
+    minhash_signatures,
+)
+from exchange.privacy.normalise_p2 import PROMPT_NORMALISATION_P2, normalise_prompt_p2
+from exchange.privacy.template_signature import (
+    ALGORITHM_CONTAINMENT,
+    MIN_SIGNATURE_VALUES,
+    containment_hasher_for,
+)
 
-_BATCH = 2000
-_PROBE_PROMPT = "parameter probe for the local fingerprint settings"
-_RULE_BY_ALGORITHM = {
-    ALGORITHM_EXACT: RULE_EXACT_TEMPLATE,
-    ALGORITHM_MINHASH: RULE_MINHASH,
-    ALGORITHM_SIMHASH: RULE_SIMHASH,
-}
-_RULE_RANK = {RULE_EXACT_TEMPLATE: 0, RULE_MINHASH: 1, RULE_SIMHASH: 2}
+BATCH = 2000
+_P1 = "p1"
+_RULE_RANK = {RULE_EXACT_TEMPLATE: 0, RULE_CONTAINMENT: 1, RULE_MINHASH: 2}
 
 
 @dataclass(frozen=True)
@@ -70,11 +78,19 @@ class PromptHit:
         return (-_RULE_RANK[self.rule], self.similarity)
 
 
-@dataclass
-class _SimHashRef:
-    value: int
-    threshold: int
-    entry: FingerprintEntry
+def local_parameters(key: ConsortiumKey) -> dict[tuple[str, str], dict[str, int | str]]:
+    """The parameters this lab computes, by (algorithm, normalisation)."""
+    probe = "parameter probe for the local fingerprint settings"
+    minhash = minhash_fingerprint(minhash_signatures([normalise_prompt(probe)], key)[0], key)
+    containment = containment_fingerprint(tuple(range(MIN_SIGNATURE_VALUES)), key)
+    return {
+        (ALGORITHM_EXACT, _P1): dict(exact_fingerprint("x", key).parameters),
+        (ALGORITHM_EXACT, PROMPT_NORMALISATION_P2): dict(
+            exact_fingerprint("x", key, PROMPT_NORMALISATION_P2).parameters
+        ),
+        (ALGORITHM_MINHASH, _P1): dict(minhash.parameters),
+        (ALGORITHM_CONTAINMENT, PROMPT_NORMALISATION_P2): dict(containment.parameters),
+    }
 
 
 @dataclass
@@ -82,61 +98,81 @@ class PromptIndex:
     """The shared fingerprints comparable with what this lab computes under ``key``."""
 
     key: ConsortiumKey
-    exact: dict[str, list[FingerprintEntry]] = field(default_factory=dict)
+    exact: dict[tuple[str, str], list[FingerprintEntry]] = field(default_factory=dict)
     minhash: MinHashLSHIndex | None = None
     minhash_entries: list[FingerprintEntry] = field(default_factory=list)
-    simhash: list[_SimHashRef] = field(default_factory=list)
+    containment: ContainmentIndex = field(default_factory=ContainmentIndex)
+    containment_entries: list[FingerprintEntry] = field(default_factory=list)
     other_keys: int = 0
-    simhash_superseded: int = 0
+    simhash_unused: int = 0
     incompatible: list[tuple[str, str]] = field(default_factory=list)
+    _local: dict[tuple[str, str], dict[str, int | str]] | None = None
 
     def __len__(self) -> int:
-        return sum(map(len, self.exact.values())) + len(self.minhash_entries) + len(self.simhash)
+        return (
+            sum(map(len, self.exact.values()))
+            + len(self.minhash_entries)
+            + len(self.containment_entries)
+        )
+
+    @property
+    def needs_p1(self) -> bool:
+        return bool(self.minhash_entries) or any(norm == _P1 for norm, _ in self.exact)
+
+    @property
+    def needs_p2(self) -> bool:
+        return bool(self.containment_entries) or any(
+            norm == PROMPT_NORMALISATION_P2 for norm, _ in self.exact
+        )
+
+    def add(self, entry: FingerprintEntry, values: Sequence[int] | None = None) -> None:
+        """Index one shared fingerprint (or count why it cannot be compared).
+
+        ``values``: the decoded containment signature when the caller has it
+        already (the persistent index stores them decoded).
+        """
+        if entry.key_id != self.key.key_id:
+            self.other_keys += 1
+            return
+        if entry.algorithm == ALGORITHM_SIMHASH:
+            self.simhash_unused += 1
+            return
+        if self._local is None:
+            self._local = local_parameters(self.key)
+        normalization = str(entry.parameters.get("normalization", ""))
+        expected = self._local.get((entry.algorithm, normalization))
+        parameters = {**entry.parameters, "key_id": entry.key_id}
+        if expected is None or parameters != expected:
+            self.incompatible.append(
+                (entry.indicator_id, f"{entry.algorithm} parameters differ from this lab's")
+            )
+            return
+        if values is None or entry.algorithm != ALGORITHM_CONTAINMENT:
+            try:
+                shared = Fingerprint(entry.algorithm, parameters, entry.value, entry.match_rule)
+            except ValueError as exc:
+                self.incompatible.append((entry.indicator_id, f"unusable fingerprint: {exc}"))
+                return
+            if shared.algorithm == ALGORITHM_CONTAINMENT:
+                values = shared.containment_values
+        if entry.algorithm == ALGORITHM_EXACT:
+            self.exact.setdefault((normalization, entry.value), []).append(entry)
+        elif entry.algorithm == ALGORITHM_MINHASH:
+            if self.minhash is None:
+                self.minhash = MinHashLSHIndex(self.key.key_id)
+            self.minhash.add(len(self.minhash_entries), shared)
+            self.minhash_entries.append(entry)
+        else:
+            assert values is not None
+            self.containment.add(values, float(entry.match_rule["threshold"]))
+            self.containment_entries.append(entry)
 
 
 def build_prompt_index(key: ConsortiumKey, entries: Iterable[FingerprintEntry]) -> PromptIndex:
-    """Index the shared fingerprints that can be compared with this lab's (same key, same
-    parameters); count and explain the rest."""
-    index = PromptIndex(key=key, minhash=MinHashLSHIndex(key.key_id))
-    local = {
-        fp.algorithm: dict(fp.parameters) for fp in fingerprint_prompts([_PROBE_PROMPT], key)[0]
-    }
-    simhash_candidates: list[tuple[FingerprintEntry, Fingerprint]] = []
+    """Index the shared fingerprints comparable with this lab's; count and explain the rest."""
+    index = PromptIndex(key=key)
     for entry in entries:
-        if entry.key_id != key.key_id:
-            index.other_keys += 1
-            continue
-        expected = local.get(entry.algorithm)
-        try:
-            shared = Fingerprint(
-                entry.algorithm,
-                {**entry.parameters, "key_id": entry.key_id},
-                entry.value,
-                entry.match_rule,
-            )
-        except ValueError as exc:
-            index.incompatible.append((entry.indicator_id, f"unusable fingerprint: {exc}"))
-            continue
-        if expected is None or dict(shared.parameters) != expected:
-            index.incompatible.append(
-                (entry.indicator_id, f"{entry.algorithm} parameters differ from this lab's")
-            )
-            continue
-        if shared.algorithm == ALGORITHM_EXACT:
-            index.exact.setdefault(shared.value, []).append(entry)
-        elif shared.algorithm == ALGORITHM_MINHASH:
-            assert index.minhash is not None
-            index.minhash.add(len(index.minhash_entries), shared)
-            index.minhash_entries.append(entry)
-        else:
-            simhash_candidates.append((entry, shared))
-    with_minhash = {_template_of(entry) for entry in index.minhash_entries}
-    for entry, shared in simhash_candidates:
-        if _template_of(entry) in with_minhash:
-            index.simhash_superseded += 1
-            continue
-        threshold = int(shared.match_rule["threshold"])
-        index.simhash.append(_SimHashRef(shared.simhash_value, threshold, entry))
+        index.add(entry)
     return index
 
 
@@ -145,27 +181,35 @@ def _template_of(entry: FingerprintEntry) -> tuple[str | None, str]:
     return (entry.producer, entry.fingerprint_id or entry.indicator_id)
 
 
-def _hits_of_one(
-    index: PromptIndex, position: int, computed: Sequence[Fingerprint]
+def _hits_p1(
+    index: PromptIndex, positions: Sequence[int], normalised: Sequence[str]
 ) -> Iterator[PromptHit]:
-    for fingerprint in computed:
-        if fingerprint.algorithm == ALGORITHM_EXACT:
-            for entry in index.exact.get(fingerprint.value, ()):
+    key = index.key
+    if any(norm == _P1 for norm, _ in index.exact):
+        for position, text in zip(positions, normalised, strict=True):
+            for entry in index.exact.get((_P1, exact_template_hash(text, key)), ()):
                 yield PromptHit(position, entry, RULE_EXACT_TEMPLATE, 1.0, None)
-        elif fingerprint.algorithm == ALGORITHM_MINHASH and index.minhash is not None:
-            for item_id, similarity in index.minhash.query(fingerprint):
+    if index.minhash is not None:
+        signatures = minhash_signatures(list(normalised), key)
+        for position, signature in zip(positions, signatures, strict=True):
+            for item_id, similarity in index.minhash.query(minhash_fingerprint(signature, key)):
                 entry = index.minhash_entries[int(item_id)]  # type: ignore[call-overload]
                 threshold = float(entry.match_rule["threshold"])
                 yield PromptHit(position, entry, RULE_MINHASH, similarity, threshold)
-        elif fingerprint.algorithm == ALGORITHM_SIMHASH:
-            value = fingerprint.simhash_value
-            for ref in index.simhash:
-                distance = (value ^ ref.value).bit_count()
-                if distance <= ref.threshold:
-                    similarity = 1.0 - distance / 64
-                    yield PromptHit(
-                        position, ref.entry, RULE_SIMHASH, similarity, 1.0 - ref.threshold / 64
-                    )
+
+
+def _hits_p2(index: PromptIndex, position: int, normalised: str) -> Iterator[PromptHit]:
+    key = index.key
+    if index.exact:
+        probe = (PROMPT_NORMALISATION_P2, exact_template_hash(normalised, key, "p2"))
+        for entry in index.exact.get(probe, ()):
+            yield PromptHit(position, entry, RULE_EXACT_TEMPLATE, 1.0, None)
+    if index.containment_entries:
+        hashes = containment_hasher_for(key).hashes(normalised)
+        for item, score in index.containment.query(hashes):
+            entry = index.containment_entries[item]
+            threshold = float(entry.match_rule["threshold"])
+            yield PromptHit(position, entry, RULE_CONTAINMENT, score, threshold)
 
 
 def _strongest_per_template(hits: Iterable[PromptHit]) -> list[PromptHit]:
@@ -174,20 +218,43 @@ def _strongest_per_template(hits: Iterable[PromptHit]) -> list[PromptHit]:
         current = best.get(hit.template())
         if current is None or hit.strength() > current.strength():
             best[hit.template()] = hit
-    return sorted(best.values(), key=lambda hit: (hit.entry.indicator_id,))
+    return sorted(best.values(), key=lambda hit: (hit.position, hit.entry.indicator_id))
 
 
 def match_prompts(index: PromptIndex, prompts: Sequence[str]) -> tuple[list[PromptHit], int]:
     """Hits for every prompt (by position), and how many prompts were empty once normalised
-    (nothing but numbers, quotes and URLs, say: they carry no template to compare)."""
+    (no words at all, only punctuation or symbols: they carry no template to compare)."""
     hits: list[PromptHit] = []
-    usable = [(position, text) for position, text in enumerate(prompts) if normalise_prompt(text)]
-    empty = len(prompts) - len(usable)
-    if not len(index):
-        return hits, empty
-    for start in range(0, len(usable), _BATCH):
-        chunk = usable[start : start + _BATCH]
-        computed = fingerprint_prompts([text for _, text in chunk], index.key)
-        for (position, _), fingerprints in zip(chunk, computed, strict=True):
-            hits.extend(_strongest_per_template(_hits_of_one(index, position, fingerprints)))
+    empty = 0
+    for start in range(0, len(prompts), BATCH):
+        chunk_hits, chunk_empty = _match_chunk(index, prompts[start : start + BATCH], start)
+        hits.extend(chunk_hits)
+        empty += chunk_empty
     return hits, empty
+
+
+def _match_chunk(
+    index: PromptIndex, prompts: Sequence[str], offset: int
+) -> tuple[list[PromptHit], int]:
+    p2 = [normalise_prompt_p2(text) for text in prompts]
+    empty = sum(1 for text in p2 if not text)
+    if not len(index):
+        return [], empty
+    found: list[PromptHit] = []
+    if index.needs_p1:
+        usable = [(offset + i, normalise_prompt(raw)) for i, raw in enumerate(prompts) if p2[i]]
+        usable = [(position, text) for position, text in usable if text]
+        if usable:
+            positions, texts = zip(*usable, strict=True)
+            found.extend(_hits_p1(index, positions, texts))
+    if index.needs_p2:
+        for i, normalised in enumerate(p2):
+            if normalised:
+                found.extend(_hits_p2(index, offset + i, normalised))
+    by_position: dict[int, list[PromptHit]] = {}
+    for hit in found:
+        by_position.setdefault(hit.position, []).append(hit)
+    out: list[PromptHit] = []
+    for position in sorted(by_position):
+        out.extend(_strongest_per_template(by_position[position]))
+    return out, empty

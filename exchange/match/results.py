@@ -10,8 +10,11 @@ Rules (``rule``):
 * ``exact-template``: the keyed template hash of the prompt equals a shared one;
 * ``minhash-jaccard``: estimated Jaccard similarity of the keyed MinHash
   signatures reaches the shared fingerprint's threshold;
+* ``template-containment``: the prompt contains at least the shared template
+  signature's threshold of its keyed scaffold shingles (``containment-keyed``);
 * ``simhash-hamming``: Hamming distance of the keyed SimHashes is within the
-  shared fingerprint's threshold;
+  shared fingerprint's threshold (no longer reported: SimHash does not decide
+  a match on its own; the value stays reserved for old reports);
 * ``keyed-hash-equal``: the account identifier, pseudonymised with the
   consortium key, equals a member hash of a shared account cluster;
 * ``cidr-contains``: the address lies in a shared range.
@@ -32,9 +35,17 @@ import orjson
 RULE_EXACT_TEMPLATE = "exact-template"
 RULE_MINHASH = "minhash-jaccard"
 RULE_SIMHASH = "simhash-hamming"
+RULE_CONTAINMENT = "template-containment"
 RULE_ACCOUNT_HASH = "keyed-hash-equal"
 RULE_CIDR = "cidr-contains"
-RULES = (RULE_EXACT_TEMPLATE, RULE_MINHASH, RULE_SIMHASH, RULE_ACCOUNT_HASH, RULE_CIDR)
+RULES = (
+    RULE_EXACT_TEMPLATE,
+    RULE_CONTAINMENT,
+    RULE_MINHASH,
+    RULE_SIMHASH,
+    RULE_ACCOUNT_HASH,
+    RULE_CIDR,
+)
 
 INPUT_PROMPTS = "prompts"
 INPUT_ACCOUNTS = "accounts"

@@ -9,10 +9,12 @@ Account identifiers (``pseudonymise``)
     IdentifierKind, HashingScheme, normalise_identifier, pseudonymise,
     hash_normalised, looks_like_raw_identifier, is_keyed_hash,
     IDENTIFIER_NORMALISATION_VERSION
-Prompts (``normalise``, ``fingerprint``)
-    normalise_prompt, PROMPT_NORMALISATION_VERSION, Fingerprint,
-    fingerprint_prompt, fingerprint_prompts, fingerprint_template_set,
-    TemplateFingerprints, exact_template_hash
+Prompts (``normalise``, ``normalise_p2``, ``fingerprint``, ``template_signature``)
+    normalise_prompt, PROMPT_NORMALISATION_VERSION, normalise_prompt_p2,
+    PROMPT_NORMALISATION_P2, Fingerprint, fingerprint_prompt, fingerprint_prompts,
+    fingerprint_template_set (p2: exact hashes + containment-keyed template
+    signature), fingerprint_template_set_p1, TemplateFingerprints,
+    exact_template_hash, ALGORITHM_CONTAINMENT, ContainmentHasher, containment
 Matching (``matching``, ``lsh``)
     similarity, matches, KeyMismatchError, IncompatibleFingerprintsError,
     MinHashLSHIndex
@@ -22,6 +24,7 @@ vectors.
 """
 
 from exchange.privacy.fingerprint import (
+    ALGORITHM_CONTAINMENT,
     ALGORITHM_EXACT,
     ALGORITHM_MINHASH,
     ALGORITHM_SIMHASH,
@@ -34,6 +37,7 @@ from exchange.privacy.fingerprint import (
     fingerprint_prompt,
     fingerprint_prompts,
     fingerprint_template_set,
+    fingerprint_template_set_p1,
 )
 from exchange.privacy.keys import (
     KEY_FILE_ENV,
@@ -54,6 +58,7 @@ from exchange.privacy.matching import (
     similarity,
 )
 from exchange.privacy.normalise import PROMPT_NORMALISATION_VERSION, normalise_prompt
+from exchange.privacy.normalise_p2 import PROMPT_NORMALISATION_P2, normalise_prompt_p2
 from exchange.privacy.pseudonymise import (
     IDENTIFIER_NORMALISATION_VERSION,
     HashingScheme,
@@ -64,8 +69,10 @@ from exchange.privacy.pseudonymise import (
     normalise_identifier,
     pseudonymise,
 )
+from exchange.privacy.template_signature import ContainmentHasher, containment
 
 __all__ = [
+    "ALGORITHM_CONTAINMENT",
     "ALGORITHM_EXACT",
     "ALGORITHM_MINHASH",
     "ALGORITHM_SIMHASH",
@@ -74,8 +81,10 @@ __all__ = [
     "IDENTIFIER_NORMALISATION_VERSION",
     "KEY_FILE_ENV",
     "LOCAL_KEY_FILE_ENV",
+    "PROMPT_NORMALISATION_P2",
     "PROMPT_NORMALISATION_VERSION",
     "ConsortiumKey",
+    "ContainmentHasher",
     "Fingerprint",
     "FingerprintAlgorithm",
     "HashingScheme",
@@ -85,10 +94,12 @@ __all__ = [
     "KeyMismatchError",
     "MinHashLSHIndex",
     "TemplateFingerprints",
+    "containment",
     "exact_template_hash",
     "fingerprint_prompt",
     "fingerprint_prompts",
     "fingerprint_template_set",
+    "fingerprint_template_set_p1",
     "generate_key",
     "hash_normalised",
     "is_keyed_hash",
@@ -99,6 +110,7 @@ __all__ = [
     "matches",
     "normalise_identifier",
     "normalise_prompt",
+    "normalise_prompt_p2",
     "pseudonymise",
     "save_key",
     "similarity",

@@ -10,7 +10,11 @@ the consortium key:
 * ``minhash-keyed``: MinHash over word shingles (see ``minhash``), matched by
   estimated Jaccard similarity >= threshold.
 * ``simhash-keyed``: SimHash over word shingles (see ``simhash``), matched by
-  Hamming distance <= threshold.
+  Hamming distance <= threshold. It no longer decides a match on its own
+  (see ``exchange.match.prompts``); kept so that old records stay readable.
+* ``containment-keyed`` (normalisation ``p2``): a template signature learned
+  from a campaign's prompts, matched by containment (``template_signature``).
+  This is what ``fingerprint_template_set`` shares since ``p2``.
 
 A fingerprint carries the key id and normalisation version in its
 parameters; fingerprints made under different keys are never compared
@@ -40,14 +44,35 @@ from exchange.privacy.minhash import (
     minhasher_for,
 )
 from exchange.privacy.normalise import PROMPT_NORMALISATION_VERSION, normalise_prompt
+from exchange.privacy.normalise_p2 import PROMPT_NORMALISATION_P2, normalise_prompt_p2
 from exchange.privacy.shingles import prompt_shingles
 from exchange.privacy.simhash import SIMHASH_BITS, decode_simhash, encode_simhash, simhasher_for
+from exchange.privacy.template_signature import (
+    ALGORITHM_CONTAINMENT,
+    DEFAULT_CONTAINMENT_THRESHOLD,
+    decode_values,
+    encode_values,
+    learn_signature,
+)
+from exchange.privacy.template_signature import (
+    SHINGLE_SIZE as CONTAINMENT_SHINGLE_SIZE,
+)
+from exchange.privacy.template_signature import (
+    VALUE_BITS as CONTAINMENT_VALUE_BITS,
+)
 
-FingerprintAlgorithm = Literal["hmac-sha256-template", "minhash-keyed", "simhash-keyed"]
+FingerprintAlgorithm = Literal[
+    "hmac-sha256-template", "minhash-keyed", "simhash-keyed", "containment-keyed"
+]
 ALGORITHM_EXACT: Final = "hmac-sha256-template"
 ALGORITHM_MINHASH: Final = "minhash-keyed"
 ALGORITHM_SIMHASH: Final = "simhash-keyed"
-ALGORITHMS: Final = (ALGORITHM_EXACT, ALGORITHM_MINHASH, ALGORITHM_SIMHASH)
+ALGORITHMS: Final = (ALGORITHM_EXACT, ALGORITHM_MINHASH, ALGORITHM_SIMHASH, ALGORITHM_CONTAINMENT)
+NORMALISERS: Final = {
+    PROMPT_NORMALISATION_VERSION: normalise_prompt,
+    PROMPT_NORMALISATION_P2: normalise_prompt_p2,
+}
+"""The prompt normalisations this code can compute, by version."""
 
 MINHASH_SHINGLE_SIZE: Final = 3
 SIMHASH_SHINGLE_SIZE: Final = 2
@@ -71,16 +96,19 @@ _PARAMETER_NAMES: Final[Mapping[str, frozenset[str]]] = {
         {"key_id", "normalization", "shingle_size", "num_perm", "value_bits"}
     ),
     ALGORITHM_SIMHASH: frozenset({"key_id", "normalization", "shingle_size", "bits"}),
+    ALGORITHM_CONTAINMENT: frozenset({"key_id", "normalization", "shingle_size", "value_bits"}),
 }
 _FIXED_PARAMETERS: Final[Mapping[str, Mapping[str, int]]] = {
     ALGORITHM_EXACT: {},
     ALGORITHM_MINHASH: {"num_perm": NUM_PERM, "value_bits": VALUE_BITS},
     ALGORITHM_SIMHASH: {"bits": SIMHASH_BITS},
+    ALGORITHM_CONTAINMENT: {"value_bits": CONTAINMENT_VALUE_BITS},
 }
 _METRICS: Final[Mapping[str, str]] = {
     ALGORITHM_EXACT: "equal",
     ALGORITHM_MINHASH: "jaccard",
     ALGORITHM_SIMHASH: "hamming",
+    ALGORITHM_CONTAINMENT: "containment",
 }
 
 
@@ -134,6 +162,13 @@ class Fingerprint:
         return decode_signature(self.value)
 
     @cached_property
+    def containment_values(self) -> tuple[int, ...]:
+        """The decoded template-signature values (containment fingerprints only)."""
+        if self.algorithm != ALGORITHM_CONTAINMENT:
+            raise ValueError(f"a {self.algorithm} fingerprint has no containment signature")
+        return decode_values(self.value)
+
+    @cached_property
     def simhash_value(self) -> int:
         """The decoded 64-bit SimHash (SimHash fingerprints only)."""
         if self.algorithm != ALGORITHM_SIMHASH:
@@ -185,6 +220,8 @@ def default_match_rule(algorithm: str) -> dict[str, str | int | float]:
         return {"metric": "jaccard", "threshold": DEFAULT_JACCARD_THRESHOLD}
     if algorithm == ALGORITHM_SIMHASH:
         return {"metric": "hamming", "threshold": DEFAULT_HAMMING_THRESHOLD}
+    if algorithm == ALGORITHM_CONTAINMENT:
+        return {"metric": "containment", "threshold": DEFAULT_CONTAINMENT_THRESHOLD}
     return {"metric": "equal"}
 
 
@@ -229,8 +266,8 @@ def _checked_rule(algorithm: str, rule: Mapping[str, Any]) -> Mapping[str, str |
     threshold = rule["threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, int | float):
         raise ValueError("match_rule.threshold: must be a number")
-    if metric == "jaccard" and not 0 < threshold <= 1:
-        raise ValueError("match_rule.threshold: a Jaccard threshold is in (0, 1]")
+    if metric in ("jaccard", "containment") and not 0 < threshold <= 1:
+        raise ValueError(f"match_rule.threshold: a {metric} threshold is in (0, 1]")
     if metric == "hamming":
         if threshold != int(threshold) or not 0 <= threshold <= SIMHASH_BITS:
             raise ValueError("match_rule.threshold: a Hamming threshold is an integer 0..64")
@@ -247,23 +284,43 @@ def _check_value(algorithm: str, value: Any) -> None:
                 raise ValueError("an exact template hash is 64 lowercase hexadecimal digits")
         elif algorithm == ALGORITHM_MINHASH:
             decode_signature(value)
+        elif algorithm == ALGORITHM_CONTAINMENT:
+            decode_values(value)
         else:
             decode_simhash(value)
     except ValueError as exc:
         raise ValueError(f"value: {exc}") from None
 
 
-def exact_template_hash(normalised: str, key: ConsortiumKey) -> str:
-    """HMAC-SHA256(secret, "prompt-template:p1:" + normalised template), lowercase hex."""
-    message = f"prompt-template:{PROMPT_NORMALISATION_VERSION}:{normalised}".encode()
+def exact_template_hash(
+    normalised: str, key: ConsortiumKey, version: str = PROMPT_NORMALISATION_VERSION
+) -> str:
+    """HMAC-SHA256(secret, "prompt-template:<version>:" + normalised template), lowercase hex."""
+    message = f"prompt-template:{version}:{normalised}".encode()
     return hmac.new(key.secret, message, hashlib.sha256).hexdigest()
 
 
-def exact_fingerprint(normalised: str, key: ConsortiumKey) -> Fingerprint:
+def exact_fingerprint(
+    normalised: str, key: ConsortiumKey, version: str = PROMPT_NORMALISATION_VERSION
+) -> Fingerprint:
     return Fingerprint(
         ALGORITHM_EXACT,
-        {"key_id": key.key_id, "normalization": PROMPT_NORMALISATION_VERSION},
-        exact_template_hash(normalised, key),
+        {"key_id": key.key_id, "normalization": version},
+        exact_template_hash(normalised, key, version),
+    )
+
+
+def containment_fingerprint(values: Sequence[int], key: ConsortiumKey) -> Fingerprint:
+    """The ``containment-keyed`` fingerprint of a learned template signature."""
+    return Fingerprint(
+        ALGORITHM_CONTAINMENT,
+        {
+            "key_id": key.key_id,
+            "normalization": PROMPT_NORMALISATION_P2,
+            "shingle_size": CONTAINMENT_SHINGLE_SIZE,
+            "value_bits": CONTAINMENT_VALUE_BITS,
+        },
+        encode_values(values),
     )
 
 
@@ -298,6 +355,16 @@ def _simhash_fingerprint(normalised: str, key: ConsortiumKey) -> Fingerprint:
 def _minhash_signatures(normalised: Sequence[str], key: ConsortiumKey) -> list[MinHashSignature]:
     shingle_sets = [set(prompt_shingles(text, MINHASH_SHINGLE_SIZE)) for text in normalised]
     return minhasher_for(key).signatures(shingle_sets)
+
+
+def minhash_signatures(normalised: Sequence[str], key: ConsortiumKey) -> list[MinHashSignature]:
+    """The ``p1`` MinHash signatures of already normalised prompts (batched)."""
+    return _minhash_signatures(normalised, key)
+
+
+def minhash_fingerprint(signature: Sequence[int], key: ConsortiumKey) -> Fingerprint:
+    """The ``minhash-keyed`` fingerprint of one ``p1`` MinHash signature."""
+    return _minhash_fingerprint(signature, key)
 
 
 def _normalised_all(prompts: Sequence[str]) -> list[str]:
@@ -358,6 +425,10 @@ class TemplateFingerprints:
         return next(f for f in self.fingerprints if f.algorithm == ALGORITHM_MINHASH)
 
     @property
+    def containment(self) -> Fingerprint | None:
+        return next((f for f in self.fingerprints if f.algorithm == ALGORITHM_CONTAINMENT), None)
+
+    @property
     def simhash(self) -> Fingerprint:
         return next(f for f in self.fingerprints if f.algorithm == ALGORITHM_SIMHASH)
 
@@ -376,9 +447,61 @@ def fingerprint_template_set(
     key: ConsortiumKey,
     *,
     max_exact_hashes: int = DEFAULT_MAX_EXACT_HASHES,
+) -> TemplateFingerprints:
+    """Fingerprint the raw prompts of one template (normalisation ``p2``).
+
+    ``fingerprints`` holds the exact ``p2`` hashes of the most common normal
+    forms (most common first, ties by hash, at most ``max_exact_hashes``),
+    then the ``containment-keyed`` template signature learned from all the
+    prompts (``template_signature``: shingles in at least half of the
+    prompts). A template too short to learn a signature from (fewer than
+    ``template_signature.MIN_SIGNATURE_VALUES`` invariant shingles) gets the
+    exact hashes only. Nothing depends on the order the prompts arrive in.
+    """
+    if max_exact_hashes < 1:
+        raise ValueError("max_exact_hashes must be at least 1")
+    if isinstance(prompts, str):
+        raise TypeError("expected a sequence of prompts, not one string")
+    normalised = []
+    for index, raw in enumerate(prompts):
+        if not isinstance(raw, str):
+            raise TypeError(f"prompt {index}: expected a string, got {type(raw).__name__}")
+        text = normalise_prompt_p2(raw)
+        if not text:
+            raise ValueError(f"prompt {index}: empty after normalisation")
+        normalised.append(text)
+    if not normalised:
+        raise ValueError("a template set needs at least one prompt")
+    counts = Counter(normalised)
+    hashes = {text: exact_template_hash(text, key, PROMPT_NORMALISATION_P2) for text in counts}
+    ranked = sorted(counts, key=lambda text: (-counts[text], hashes[text]))
+    exact = [
+        Fingerprint(
+            ALGORITHM_EXACT,
+            {"key_id": key.key_id, "normalization": PROMPT_NORMALISATION_P2},
+            hashes[text],
+        )
+        for text in ranked[:max_exact_hashes]
+    ]
+    values = learn_signature(normalised, key)
+    signature = [containment_fingerprint(values, key)] if values is not None else []
+    return TemplateFingerprints(
+        normalization=PROMPT_NORMALISATION_P2,
+        key_id=key.key_id,
+        sample_count=len(normalised),
+        distinct_templates=len(counts),
+        fingerprints=(*exact, *signature),
+    )
+
+
+def fingerprint_template_set_p1(
+    prompts: Sequence[str],
+    key: ConsortiumKey,
+    *,
+    max_exact_hashes: int = DEFAULT_MAX_EXACT_HASHES,
     max_medoid_candidates: int = DEFAULT_MAX_MEDOID_CANDIDATES,
 ) -> TemplateFingerprints:
-    """Fingerprint the raw prompts of one template.
+    """The ``p1`` fingerprints of one template, as shared before ``p2`` (kept for comparison).
 
     The representative form for MinHash and SimHash is the medoid: among the
     ``max_medoid_candidates`` most common normalised forms, the one with the

@@ -18,8 +18,9 @@ from exchange.privacy.keys import ConsortiumKey
 MINHASH_SHINGLE = "minhash-shingle"
 MINHASH_PERMUTATION = "minhash-permutation"
 SIMHASH_SHINGLE = "simhash-shingle"
+CONTAINMENT_SHINGLE = "containment-shingle"
 
-_PURPOSES = frozenset({MINHASH_SHINGLE, MINHASH_PERMUTATION, SIMHASH_SHINGLE})
+_PURPOSES = frozenset({MINHASH_SHINGLE, MINHASH_PERMUTATION, SIMHASH_SHINGLE, CONTAINMENT_SHINGLE})
 
 
 def derive_subkey(key: ConsortiumKey, purpose: str) -> bytes:

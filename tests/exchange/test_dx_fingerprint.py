@@ -8,7 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from exchange.cli import main
-from exchange.privacy import Fingerprint, fingerprint_prompt, load_key, matches
+from exchange.privacy import ConsortiumKey, Fingerprint, generate_key, load_key
+from exchange.privacy.normalise_p2 import normalise_prompt_p2
+from exchange.privacy.template_signature import ContainmentHasher, containment
 from exchange.readers import read_records
 from mappings.records import PromptFingerprint
 from tests.exchange.helpers import DEMO_KEY_FILE, SAMPLES, run_dx
@@ -122,11 +124,13 @@ def test_jsonl_input_groups_templates_and_counts_accounts_and_times(tmp_path: Pa
     assert _iso(grader.first_seen) == "2026-04-10T08:00:00Z"
     assert _iso(grader.last_seen) == "2026-04-21T08:00:00Z"
     assert _iso(stepper.first_seen) == "2026-03-09T22:00:00Z"
-    algorithms = [f.algorithm for f in stepper.fingerprints]
-    assert algorithms[-2:] == ["minhash-keyed", "simhash-keyed"]
-    assert set(algorithms[:-2]) == {"hmac-sha256-template"}
-    # The numbers are masked, so every stepper prompt has the same normalised template.
-    assert algorithms.count("hmac-sha256-template") == 1
+    assert {r.normalization for r in records} == {"p2"}
+    algorithms = [f.algorithm for f in grader.fingerprints]
+    assert algorithms[-1] == "containment-keyed"
+    assert set(algorithms[:-1]) == {"hmac-sha256-template"}
+    # The numbers are masked, so every stepper prompt has the same normalised template; its
+    # nine word pairs are too few for a template signature: the exact hash only.
+    assert [f.algorithm for f in stepper.fingerprints] == ["hmac-sha256-template"]
 
 
 def test_fingerprints_match_a_new_prompt_of_the_template_with_the_key_only(
@@ -162,13 +166,20 @@ def test_fingerprints_match_a_new_prompt_of_the_template_with_the_key_only(
         "at 95 km/h. When does the second overtake the first? Format your reply as "
         "'Reasoning:' followed by 'Final answer:'."
     )
-    probe = {f.algorithm: f for f in fingerprint_prompt(fresh, load_key(DEMO_KEY_FILE))}
+    key = load_key(DEMO_KEY_FILE)
     shared = {
         f.algorithm: Fingerprint.from_dict(f.model_dump(exclude_none=True))
         for f in record.fingerprints
     }
-    assert matches(probe["minhash-keyed"], shared["minhash-keyed"])
-    assert matches(probe["simhash-keyed"], shared["simhash-keyed"])
+    signature = shared["containment-keyed"]
+    assert dict(signature.match_rule) == {"metric": "containment", "threshold": 0.5}
+
+    def share(prompt: str, with_key: ConsortiumKey) -> float:
+        hashes = ContainmentHasher(with_key).hashes(normalise_prompt_p2(prompt))
+        return containment(signature.containment_values, hashes)
+
+    assert share(fresh, key) >= 0.5
+    assert share(fresh, generate_key(key.key_id)) < 0.2  # the right key id is not enough
 
 
 def _invoke(tmp_path: Path, *args: str):

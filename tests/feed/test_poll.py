@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -62,6 +64,10 @@ def test_poll_stores_every_version_once_and_follows_new_versions(
         assert store.version_index(collection_id) == server_versions(exchange, collection_id)
         cursor = store.cursor(exchange.api_root_url, collection_id)
     assert cursor == server_versions(exchange, collection_id)[-1][2]
+    with closing(sqlite3.connect(store_path)) as conn:  # dx match's index kept in step
+        synced = conn.execute("SELECT value FROM prompt_match_state WHERE name = 'synced_seq'")
+        top = conn.execute("SELECT MAX(seq) FROM object_versions")
+        assert synced.fetchone()[0] == top.fetchone()[0]
 
     again = log_events(poll(lab).stderr)
     assert [e for e in again if e["event"] == "page"] == []

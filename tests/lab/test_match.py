@@ -24,7 +24,16 @@ from exchange.match import (
     match_confidence,
     match_prompts,
 )
-from exchange.privacy import Fingerprint, fingerprint_prompt, generate_key, load_key, matches
+from exchange.privacy import (
+    Fingerprint,
+    exact_template_hash,
+    fingerprint_prompt,
+    generate_key,
+    load_key,
+    matches,
+)
+from exchange.privacy.normalise_p2 import normalise_prompt_p2
+from exchange.privacy.template_signature import ContainmentHasher, containment
 from exchange.readers import read_records
 from mappings.convert import records_to_objects
 from mappings.producer import Producer
@@ -127,27 +136,35 @@ def test_account_index_compares_kinds_in_either_spelling_and_only_under_one_key(
 
 
 def _expected_prompt_hits(feed, prompts: list[str], key) -> set[tuple[int, str]]:
-    """(position, fingerprint record) pairs that match by the shared rule, pair by pair."""
-    with_minhash = {e.fingerprint_id for e in feed.fingerprints if e.algorithm == "minhash-keyed"}
-    shared = [
-        (
-            entry.fingerprint_id,
-            Fingerprint(
-                entry.algorithm,
-                {**entry.parameters, "key_id": entry.key_id},
-                entry.value,
-                entry.match_rule,
-            ),
-        )
-        for entry in feed.fingerprints
-        if not (entry.algorithm == "simhash-keyed" and entry.fingerprint_id in with_minhash)
-    ]
+    """(position, fingerprint record) pairs that match by the shared rule, pair by pair.
+
+    SimHash never decides a match; ``p1`` fingerprints are compared with the
+    privacy package's ``matches``, ``p2`` ones by recomputing the exact hash
+    and the containment of the signature directly.
+    """
     found = set()
-    for position, prompt in enumerate(prompts):
-        local = {fp.algorithm: fp for fp in fingerprint_prompt(prompt, key)}
-        for template, reference in shared:
-            if matches(local[reference.algorithm], reference):
-                found.add((position, template))
+    for entry in feed.fingerprints:
+        if entry.algorithm == "simhash-keyed":
+            continue
+        reference = Fingerprint(
+            entry.algorithm,
+            {**entry.parameters, "key_id": entry.key_id},
+            entry.value,
+            entry.match_rule,
+        )
+        for position, prompt in enumerate(prompts):
+            if reference.normalization == "p1":
+                local = {fp.algorithm: fp for fp in fingerprint_prompt(prompt, key)}
+                hit = matches(local[reference.algorithm], reference)
+            elif reference.algorithm == "hmac-sha256-template":
+                normal = normalise_prompt_p2(prompt)
+                hit = exact_template_hash(normal, key, "p2") == reference.value
+            else:
+                hashes = ContainmentHasher(key).hashes(normalise_prompt_p2(prompt))
+                score = containment(reference.containment_values, hashes)
+                hit = score >= reference.match_rule["threshold"]
+            if hit:
+                found.add((position, entry.fingerprint_id))
     return found
 
 
@@ -180,18 +197,14 @@ def test_fingerprints_under_another_key_are_never_compared(
     assert match_prompts(index, prompts)[0] == []
 
 
-def test_simhash_is_used_only_for_templates_without_a_minhash(sample_objects: list[dict]) -> None:
+def test_simhash_never_decides_a_match(sample_objects: list[dict]) -> None:
     key = load_key(DEMO_KEY)
     entries = current_feed(sample_objects, AT).fingerprints
-    full = build_prompt_index(key, entries)
-    assert full.simhash == [] and full.simhash_superseded == 3
     simhash_only = [e for e in entries if e.algorithm == "simhash-keyed"]
-    fallback = build_prompt_index(key, simhash_only)
-    assert len(fallback.simhash) == 3 and fallback.simhash_superseded == 0
+    index = build_prompt_index(key, simhash_only)
+    assert len(index) == 0 and index.simhash_unused == len(simhash_only)
     template = (SAMPLES / "raw" / "prompts" / "lab-a-rubric-grading.txt").read_text().splitlines()
-    hits, _ = match_prompts(fallback, template)
-    assert {hit.rule for hit in hits} == {"simhash-hamming"}
-    assert {hit.entry.fingerprint_id for hit in hits} >= {"lab-a-fp-rubric"}
+    assert match_prompts(index, template)[0] == []
 
 
 def test_match_confidence_scales_near_duplicates_between_half_and_all() -> None:

@@ -22,12 +22,16 @@ import pytest
 
 from exchange.feed.store import FeedStore
 from exchange.privacy import (
-    ALGORITHM_MINHASH,
+    ALGORITHM_CONTAINMENT,
     ALGORITHM_SIMHASH,
+    ContainmentHasher,
     Fingerprint,
+    containment,
+    exact_template_hash,
     fingerprint_prompt,
     load_key,
     matches,
+    normalise_prompt_p2,
     pseudonymise,
 )
 from exchange.readers import read_records
@@ -96,15 +100,15 @@ def latest_update_time(*groups: list) -> datetime:
 
 
 def expected_prompt_lines(records: list, prompts: list[str], key) -> set[int]:
-    """Lines whose prompt matches a shared fingerprint by its own rule (exact, MinHash;
-    SimHash only for templates that share no MinHash), checked pair by pair."""
+    """Lines whose prompt matches a shared fingerprint by its own rule, checked pair by pair:
+    p1 exact and MinHash with the privacy package's ``matches``; p2 exact hashes and
+    template signatures recomputed directly. SimHash never decides a match."""
     shared = []
     for record in records:
         if not isinstance(record, PromptFingerprint) or record.withdrawn:
             continue
-        has_minhash = any(fp.algorithm == ALGORITHM_MINHASH for fp in record.fingerprints)
         for value in record.fingerprints:
-            if value.algorithm == ALGORITHM_SIMHASH and has_minhash:
+            if value.algorithm == ALGORITHM_SIMHASH:
                 continue
             rule = value.match_rule.model_dump(exclude_none=True)
             shared.append(
@@ -115,11 +119,22 @@ def expected_prompt_lines(records: list, prompts: list[str], key) -> set[int]:
                     rule,
                 )
             )
+    hasher = ContainmentHasher(key)
     found = set()
     for number, prompt in enumerate(prompts, start=1):
         local = {fp.algorithm: fp for fp in fingerprint_prompt(prompt, key)}
-        if any(matches(local[ref.algorithm], ref) for ref in shared):
-            found.add(number)
+        normal = normalise_prompt_p2(prompt)
+        hashes = hasher.hashes(normal)
+        for ref in shared:
+            if ref.normalization == "p1":
+                hit = matches(local[ref.algorithm], ref)
+            elif ref.algorithm == ALGORITHM_CONTAINMENT:
+                hit = containment(ref.containment_values, hashes) >= ref.match_rule["threshold"]
+            else:
+                hit = exact_template_hash(normal, key, "p2") == ref.value
+            if hit:
+                found.add(number)
+                break
     return found
 
 

@@ -21,6 +21,7 @@ from exchange.privacy import (
     fingerprint_prompt,
     fingerprint_prompts,
     fingerprint_template_set,
+    fingerprint_template_set_p1,
     normalise_prompt,
     similarity,
 )
@@ -169,7 +170,7 @@ def _cluster(count: int, seed: int) -> list[str]:
 
 def test_template_set_payload(test_key: ConsortiumKey) -> None:
     prompts = _cluster(60, seed=3)
-    payload = fingerprint_template_set(prompts, test_key)
+    payload = fingerprint_template_set_p1(prompts, test_key)
     distinct = {normalise_prompt(p) for p in prompts}
     assert payload.sample_count == 60
     assert payload.distinct_templates == len(distinct) == 4
@@ -191,7 +192,7 @@ def test_template_set_ignores_arrival_order(test_key: ConsortiumKey) -> None:
     prompts = _cluster(40, seed=9)
     shuffled = prompts[:]
     random.Random(1).shuffle(shuffled)
-    assert fingerprint_template_set(prompts, test_key) == fingerprint_template_set(
+    assert fingerprint_template_set_p1(prompts, test_key) == fingerprint_template_set_p1(
         shuffled, test_key
     )
 
@@ -201,13 +202,13 @@ def test_template_set_caps_exact_hashes(test_key: ConsortiumKey) -> None:
         f"Prompt about subject {word} in detail"
         for word in ("alpha", "beta", "gamma", "delta", "epsilon")
     ]
-    payload = fingerprint_template_set(prompts, test_key, max_exact_hashes=2)
+    payload = fingerprint_template_set_p1(prompts, test_key, max_exact_hashes=2)
     assert len(payload.exact) == 2
     assert payload.distinct_templates == 5
     with pytest.raises(ValueError, match="at least 1"):
-        fingerprint_template_set(prompts, test_key, max_exact_hashes=0)
+        fingerprint_template_set_p1(prompts, test_key, max_exact_hashes=0)
     with pytest.raises(ValueError, match="at least one prompt"):
-        fingerprint_template_set([], test_key)
+        fingerprint_template_set_p1([], test_key)
 
 
 def test_medoid_is_the_central_form(test_key: ConsortiumKey) -> None:
@@ -215,7 +216,7 @@ def test_medoid_is_the_central_form(test_key: ConsortiumKey) -> None:
     core = "please write a detailed step by step explanation of the topic for a student"
     members = [f"{core} {tail}" for tail in ("alpha", "beta", "gamma", "delta")]
     outlier = "completely different words that share nothing with the rest of this cluster"
-    payload = fingerprint_template_set([*members, outlier, outlier], test_key)
+    payload = fingerprint_template_set_p1([*members, outlier, outlier], test_key)
     central = fingerprint_prompt(members[0], test_key)[1]
     assert similarity(payload.minhash, central) > 0.5
     assert payload.exact[0].value == fingerprint_prompt(outlier, test_key)[0].value
