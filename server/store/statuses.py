@@ -4,6 +4,12 @@ A status belongs to the partner whose request produced it; only that partner
 (and the administrator) may read it. Rows are kept at least 24 hours, as TAXII
 clients poll them after the POST, and purged afterwards so the table does not
 grow without bound.
+
+A status lists at most ``MAX_FAILURE_DETAILS`` failures: past that the rest
+are counted in ``failure_count`` only (and the last listed failure says how
+many were left out), so an envelope of junk cannot make a status, or its row,
+many times the size of the request. Successes are bounded by the objects a
+request may hold (``max_objects_per_request``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from server.store.schema import statuses
 from server.store.types import StatusDetail, StatusRecord
 
 MIN_RETENTION_HOURS = 24
+MAX_FAILURE_DETAILS = 100
 DEFAULT_RETENTION_HOURS = 48
 _US_PER_HOUR = 3_600_000_000
 
@@ -34,6 +41,21 @@ def _details_from_json(items: list[dict[str, str]]) -> list[StatusDetail]:
     return [StatusDetail(item["id"], item["version"], item.get("message", "")) for item in items]
 
 
+def summarise(record: StatusRecord) -> StatusRecord:
+    """Keep the first MAX_FAILURE_DETAILS failures listed; count the rest (in place)."""
+    extra = len(record.failures) - MAX_FAILURE_DETAILS
+    if extra > 0:
+        record.failures = record.failures[:MAX_FAILURE_DETAILS]
+        last = record.failures[-1]
+        record.failures[-1] = StatusDetail(
+            last.id,
+            last.version,
+            f"{last.message[:200]} ({extra} more failures not listed; see failure_count)",
+        )
+        record.omitted_failures += extra
+    return record
+
+
 def save(connection: Connection, record: StatusRecord, created_us: int) -> None:
     connection.execute(
         insert(statuses).values(
@@ -43,14 +65,15 @@ def save(connection: Connection, record: StatusRecord, created_us: int) -> None:
             status=record.status,
             request_timestamp_us=record.request_timestamp_us,
             created_us=created_us,
-            total_count=len(record.successes) + len(record.failures) + len(record.pendings),
+            total_count=record.total_count,
             success_count=len(record.successes),
-            failure_count=len(record.failures),
+            failure_count=record.failure_count,
             pending_count=len(record.pendings),
             details={
                 "successes": _details_to_json(record.successes),
                 "failures": _details_to_json(record.failures),
                 "pendings": _details_to_json(record.pendings),
+                "omitted_failures": record.omitted_failures,
             },
         )
     )
@@ -77,6 +100,7 @@ def load(connection: Connection, api_root: str, status_id: str) -> StatusRecord 
         successes=_details_from_json(details.get("successes", [])),
         failures=_details_from_json(details.get("failures", [])),
         pendings=_details_from_json(details.get("pendings", [])),
+        omitted_failures=int(details.get("omitted_failures", 0)),
     )
 
 
