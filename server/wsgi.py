@@ -32,6 +32,8 @@ from server.config import ConfigError, ServerConfig, load_config, with_overrides
 from server.store import Store, StoreError
 from server.taxii.media import TAXII_CONTENT_TYPE
 
+# Client, time, request line, status, bytes, referrer, user agent, duration (ms).
+ACCESS_LOG_FORMAT = '%(h)s - - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
 # Long match[id] lists plus a `next` token must fit in the request line.
 MAX_REQUEST_LINE = 8190
 
@@ -90,8 +92,10 @@ def gunicorn_options(config: ServerConfig) -> dict[str, Any]:
         "limit_request_line": MAX_REQUEST_LINE,
         "proc_name": "dx-server",
         "errorlog": "-",
-        # One line per request; the default format logs no Authorization header.
+        # One line per request. Not gunicorn's default format: its %(u)s is the HTTP
+        # Basic user name, and a client that types its key there would log the key.
         "accesslog": config.access_log or None,
+        "access_log_format": ACCESS_LOG_FORMAT,
         "loglevel": "info",
         # Newer gunicorn opens a control socket at one fixed path per user; several
         # servers on one host (tests, staging) would fight over it. Not needed here.

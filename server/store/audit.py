@@ -13,7 +13,7 @@ Actions (actor; target; detail):
   ``partner.reactivate``: the administrator (``cli:<user>``); the partner id.
 * ``grant.set``: the administrator; ``<partner id> <collection id>``; can_read, can_write.
 * ``import.medallion``: the administrator; the file; counts.
-* ``request.refused``: the partner; ``<METHOD> <path>``; status, error_code,
+* ``request.refused``: the partner; ``<METHOD> <path> <status>``; status, error_code,
   count, first_at/last_at: a POST or DELETE refused as a whole (403 forbidden
   write or delete of another partner's object, 413, 415, 422, ...).
 * ``login.failed``: the partner id tried if it exists, else ``unknown``; the

@@ -283,7 +283,7 @@ class Store:
                 at_us=now,
                 actor=partner_id,
                 action="request.refused",
-                target=f"{method} {path[:300]}",
+                target=f"{method} {path[:300]} {status}",
                 detail={"status": status, "error_code": error_code[:60]},
             )
 

@@ -8,6 +8,9 @@ JSON objects, at most ``max_objects`` of them, refused as a whole past that
 with 413, before any per-object work); the objects themselves are checked one
 by one later (``stix_checks``), so one bad object does not sink the others.
 
+Numbers outside the signed 64-bit range anywhere in the objects refuse the
+request with 422 (see ``out_of_range_number``).
+
 A client that stops sending mid-body is cut off by the server's read timeout
 (see ``server.buffering``); the read then fails here and the answer is 408,
 never a 5xx.
@@ -26,6 +29,30 @@ from werkzeug.exceptions import ClientDisconnected
 from server.taxii.errors import TaxiiError
 
 DEFAULT_MAX_OBJECTS = 10_000
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
+
+
+def out_of_range_number(document: Any) -> str | None:
+    """Where the first number outside the signed 64-bit range is (``[3].x``), or None.
+
+    The JSON parser turns integers past 64 bits into floats and keeps unsigned
+    64-bit ones as ints; either way the value would not survive a round trip
+    through another lab's parser. Iterative: nesting depth costs no stack.
+    """
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        path, value = pending.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+            if isinstance(item, dict | list):
+                pending.append((where, item))
+            elif isinstance(item, float) and abs(item) >= 2**63:
+                return where  # an integer literal past 64 bits, parsed as a float
+            elif isinstance(item, int) and not MIN_INTEGER <= item <= MAX_INTEGER:
+                return where
+    return None
 
 
 class Envelope(BaseModel):
@@ -89,6 +116,14 @@ def parse_envelope(data: bytes, max_objects: int = DEFAULT_MAX_OBJECTS) -> Envel
             raise _not_an_envelope(
                 f"Not a valid TAXII envelope: objects.{index}: not a JSON object."
             )
+    where = out_of_range_number(objects)
+    if where is not None:
+        raise TaxiiError(
+            422,
+            f"objects{where[:200]}: a number outside the signed 64-bit range; JSON parsers "
+            "disagree on such numbers, so this server refuses them.",
+            error_code="number-out-of-range",
+        )
     # Already checked: build without pydantic copying every object.
     return Envelope.model_construct(**document)
 

@@ -52,6 +52,7 @@ import orjson
 from mappings.well_known import WELL_KNOWN_OBJECTS
 from server.store.timestamps import now_us, parse_stix_timestamp, version_key
 from server.store.types import CollectionInfo, IncomingObject, Partner, StatusDetail, Tlp
+from server.taxii.body import out_of_range_number
 from server.taxii.filters import is_stix_id, is_stix_type
 from server.taxii.markings import (
     TLP1_DEFINITIONS,
@@ -67,8 +68,6 @@ SPEC_VERSION = "2.1"
 # later would stay "latest" over every real version until then; five minutes
 # cover honest clock drift. Overridden by the ``max_future_skew_seconds`` setting.
 DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300
-MIN_INTEGER = -(2**63)
-MAX_INTEGER = 2**63 - 1
 # Objects that carry ``created`` but are shared as-is rather than authored claims.
 UNATTRIBUTED_TYPES = frozenset({"marking-definition", "extension-definition"})
 FIXED_OBJECTS: Mapping[str, Mapping[str, Any]] = {**WELL_KNOWN_OBJECTS, **TLP1_DEFINITIONS}
@@ -153,36 +152,27 @@ def _check_values(obj: Mapping[str, Any]) -> None:
     """Every ``*_ref``/``*_refs`` at any depth is a canonical id; every number fits 64 bits.
 
     Iterative, so the deepest document the JSON parser accepts cannot exhaust
-    Python's stack.
+    Python's stack. (Over HTTP, out-of-range numbers already refused the whole
+    request with 422; this catches them in files loaded by the administrator.)
     """
+    where = out_of_range_number(obj)
+    if where is not None:
+        raise ObjectRejected(f"{where[1:200]}: a number outside the signed 64-bit range")
     pending: list[tuple[str, Any]] = [("", obj)]
     while pending:
         path, value = pending.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                where = f"{path}.{key}" if path else str(key)
-                if key.endswith("_ref"):
-                    _check_reference(where[:200], item)
-                elif key.endswith("_refs"):
-                    if not isinstance(item, list):
-                        raise ObjectRejected(f"{where[:200]} must be a list of STIX ids")
-                    for ref in item:
-                        _check_reference(where[:200], ref)
-                elif isinstance(item, dict | list):
-                    pending.append((where, item))
-                elif isinstance(item, int | float) and not isinstance(item, bool):
-                    _check_number(where, item)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, dict | list):
-                    pending.append((f"{path}[{index}]", item))
-                elif isinstance(item, int | float) and not isinstance(item, bool):
-                    _check_number(f"{path}[{index}]", item)
-
-
-def _check_number(path: str, number: float) -> None:
-    if not MIN_INTEGER <= number <= MAX_INTEGER:
-        raise ObjectRejected(f"{path[:200]}: {number!r} is outside the signed 64-bit range")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+            if isinstance(key, str) and key.endswith("_ref"):
+                _check_reference(where[1:200], item)
+            elif isinstance(key, str) and key.endswith("_refs"):
+                if not isinstance(item, list):
+                    raise ObjectRejected(f"{where[1:200]} must be a list of STIX ids")
+                for ref in item:
+                    _check_reference(where[1:200], ref)
+            elif isinstance(item, dict | list):
+                pending.append((where, item))
 
 
 def _check_shape(obj: Mapping[str, Any], rules: CheckRules) -> tuple[str, str, str, str]:
