@@ -128,7 +128,6 @@ def test_a_partner_is_served_while_64_clients_trickle(tmp_path, backend):
                 latencies.append(time.monotonic() - started)
                 assert answer.status_code == 200, answer.text
             assert trickler.closed_by_server == 0  # they were still trickling throughout
-        print("GET latencies", sorted(round(x, 3) for x in latencies))
         assert statistics.median(latencies) < 1.0, latencies
     assert "Traceback" not in server.server.log()
 
