@@ -5,11 +5,12 @@ A status belongs to the partner whose request produced it; only that partner
 clients poll them after the POST, and purged afterwards so the table does not
 grow without bound.
 
-A status lists at most ``MAX_FAILURE_DETAILS`` failures: past that the rest
-are counted in ``failure_count`` only (and the last listed failure says how
-many were left out), so an envelope of junk cannot make a status, or its row,
-many times the size of the request. Successes are bounded by the objects a
-request may hold (``max_objects_per_request``).
+A status gives the reason of its first ``MAX_FAILURE_DETAILS`` failures;
+later failures keep their id and version (TAXII clients check that the
+counts match the lists) with a short fixed message, so an envelope of junk
+cannot make a status, or its row, many times the size of the request. The
+number of entries is bounded by the objects a request may hold
+(``max_objects_per_request``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from server.store.schema import statuses
 from server.store.types import StatusDetail, StatusRecord
 
 MIN_RETENTION_HOURS = 24
-MAX_FAILURE_DETAILS = 100
+MAX_FAILURE_DETAILS = 1000  # above what `dx publish` sends in one envelope (500)
+SUMMARISED_MESSAGE = f"refused (reasons given for the first {MAX_FAILURE_DETAILS} only)"
 DEFAULT_RETENTION_HOURS = 48
 _US_PER_HOUR = 3_600_000_000
 
@@ -42,17 +44,12 @@ def _details_from_json(items: list[dict[str, str]]) -> list[StatusDetail]:
 
 
 def summarise(record: StatusRecord) -> StatusRecord:
-    """Keep the first MAX_FAILURE_DETAILS failures listed; count the rest (in place)."""
-    extra = len(record.failures) - MAX_FAILURE_DETAILS
-    if extra > 0:
-        record.failures = record.failures[:MAX_FAILURE_DETAILS]
-        last = record.failures[-1]
-        record.failures[-1] = StatusDetail(
-            last.id,
-            last.version,
-            f"{last.message[:200]} ({extra} more failures not listed; see failure_count)",
-        )
-        record.omitted_failures += extra
+    """Shorten the messages of failures past the first MAX_FAILURE_DETAILS (in place)."""
+    if len(record.failures) > MAX_FAILURE_DETAILS:
+        record.failures[MAX_FAILURE_DETAILS:] = [
+            StatusDetail(detail.id, detail.version, SUMMARISED_MESSAGE)
+            for detail in record.failures[MAX_FAILURE_DETAILS:]
+        ]
     return record
 
 
@@ -73,7 +70,6 @@ def save(connection: Connection, record: StatusRecord, created_us: int) -> None:
                 "successes": _details_to_json(record.successes),
                 "failures": _details_to_json(record.failures),
                 "pendings": _details_to_json(record.pendings),
-                "omitted_failures": record.omitted_failures,
             },
         )
     )
@@ -100,7 +96,6 @@ def load(connection: Connection, api_root: str, status_id: str) -> StatusRecord 
         successes=_details_from_json(details.get("successes", [])),
         failures=_details_from_json(details.get("failures", [])),
         pendings=_details_from_json(details.get("pendings", [])),
-        omitted_failures=int(details.get("omitted_failures", 0)),
     )
 
 

@@ -134,12 +134,9 @@ class StatusRecord:
     successes: list[StatusDetail] = field(default_factory=list)
     failures: list[StatusDetail] = field(default_factory=list)
     pendings: list[StatusDetail] = field(default_factory=list)
-    # Failures counted in failure_count but not listed (see ``statuses.summarise``).
-    omitted_failures: int = 0
-
     @property
     def failure_count(self) -> int:
-        return len(self.failures) + self.omitted_failures
+        return len(self.failures)
 
     @property
     def total_count(self) -> int:

@@ -29,6 +29,7 @@ from werkzeug.exceptions import ClientDisconnected
 from server.taxii.errors import TaxiiError
 
 DEFAULT_MAX_OBJECTS = 10_000
+MAX_BRACES_PER_OBJECT = 50
 MIN_INTEGER = -(2**63)
 MAX_INTEGER = 2**63 - 1
 
@@ -90,6 +91,18 @@ def parse_envelope(data: bytes, max_objects: int = DEFAULT_MAX_OBJECTS) -> Envel
     if not data:
         raise TaxiiError(
             400, "The request body is empty; send a TAXII envelope.", error_code="invalid-json"
+        )
+    # Parsing costs memory per JSON container, not per byte: 10 MiB of "{}," is
+    # 3.5 million dicts (over 300 MiB). Every "{" or "[" may open one, so their
+    # count bounds the parse before it starts; real STIX objects hold a handful.
+    braces = data.count(b"{") + data.count(b"[")
+    if braces > max_objects * MAX_BRACES_PER_OBJECT:
+        raise TaxiiError(
+            413,
+            f"The envelope holds up to {braces} JSON objects and arrays; this server parses "
+            f"at most {max_objects * MAX_BRACES_PER_OBJECT} per request "
+            f"({MAX_BRACES_PER_OBJECT} per allowed STIX object). Split it.",
+            error_code="too-many-objects",
         )
     try:
         document = orjson.loads(data)

@@ -282,7 +282,9 @@ def check_object(
         return Verdict(
             None,
             StatusDetail(
-                _label(obj, "id"), _label(obj, "modified") or _label(obj, "created"), str(reason)
+                _label(obj, "id"),
+                _label(obj, "modified", 64) or _label(obj, "created", 64),
+                str(reason),
             ),
         )
     # Fixed objects and observables (unversioned, content-derived ids) belong to nobody.

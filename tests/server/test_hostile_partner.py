@@ -30,7 +30,7 @@ from tests.server.harness import (
 FEED, READ_ONLY = (str(uuid.uuid4()) for _ in range(2))
 LAB_A = "identity--aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa"
 LAB_B = "identity--bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb"
-CAP = 1000
+CAP = 1500
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -78,15 +78,28 @@ def test_an_envelope_past_the_object_cap_is_refused_whole(world):
     assert str(CAP) in body["description"] and body["error_code"] == "too-many-objects"
 
 
+def test_an_envelope_of_tiny_containers_is_refused_before_parsing(world):
+    # One object holding many empty arrays: few objects, but millions would be parsed.
+    body = b'{"objects":[{"x":[' + b",".join([b"[]"] * (CAP * 50)) + b"]}]}"
+    response = _post_raw(world.client("lab-b"), FEED, body)
+    assert "JSON objects and arrays" in assert_taxii_error(response, 413)["description"]
+
+
 def test_a_status_of_junk_stays_small(world):
     client = world.client("lab-b")
     response = _post_raw(client, FEED, _junk(CAP))
     assert response.status_code == 202, response.text[:300]
     status = response.json()
     assert (status["failure_count"], status["total_count"]) == (CAP, CAP)
-    assert len(status["failures"]) == 100
-    assert f"{CAP - 100} more failures not listed" in status["failures"][-1]["message"]
-    assert len(response.content) < 16 * 1024
+    # Every failure is listed (TAXII clients check the counts), only the first
+    # 1000 with their reason; the whole status stays bounded.
+    failures = status["failures"]
+    assert len(failures) == CAP
+    assert all("type is missing" in f["message"] for f in failures[:1000])
+    assert {f["message"] for f in failures[1000:]} == {
+        "refused (reasons given for the first 1000 only)"
+    }
+    assert len(response.content) < 150 * CAP
     again = client.get(f"/exchange/status/{status['id']}/")
     assert again.status_code == 200 and again.json() == status
     # The stored row is as small (what the 282 MB row of the probe was).
