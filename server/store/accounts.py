@@ -63,15 +63,6 @@ def create_partner(
     validate_partner_fields(partner_id, name, identity_ref)
     if connection.execute(select(partners.c.id).where(partners.c.id == partner_id)).first():
         raise AlreadyExistsError(f"partner {partner_id!r} already exists")
-    # An identity is bound to one partner: only it may publish that identity (owners).
-    holder = connection.execute(
-        select(partners.c.id).where(partners.c.identity_ref == identity_ref)
-    ).scalar()
-    if holder is not None:
-        raise AlreadyExistsError(
-            f"identity {identity_ref} is already partner {holder!r}'s; "
-            "each partner has an identity of its own"
-        )
     api_key = new_api_key()
     connection.execute(
         insert(partners).values(

@@ -374,7 +374,7 @@ class Store:
             refused = owners.claim(
                 connection,
                 [incoming.stix_id for incoming, _ in candidates if incoming.owned],
-                partner_id,
+                owners.identity_of(connection, partner_id) if partner_id is not None else None,
                 now,
             )
             if refused:

@@ -9,6 +9,7 @@ request shows up in the access log. Real server, SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -171,8 +172,14 @@ def test_every_request_is_in_the_access_log(world):
     marker = f"/taxii2/?probe={uuid.uuid4().hex}"
     assert requests.get(world.base_url + marker, timeout=30).status_code == 401
     assert world.client("lab-a").get(marker).status_code == 200
-    log = world.server.log_path.read_text(encoding="utf-8", errors="replace")
-    lines = [line for line in log.splitlines() if marker in line]
+    # Gunicorn writes the line once the response is sent: wait for it to appear.
+    deadline = time.monotonic() + 30
+    while True:
+        log = world.server.log_path.read_text(encoding="utf-8", errors="replace")
+        lines = [line for line in log.splitlines() if marker in line]
+        if len(lines) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(lines) == 2, log[-2000:]
     assert '" 401 ' in lines[0] and '" 200 ' in lines[1]
     assert not any(key in log for key in world.keys.values())

@@ -2,7 +2,7 @@
 
 Ownership decides who may publish versions of an id in every collection
 (``server.store.owners``). Existing databases get it from migration 0003,
-which must name the first publisher of each id; and two partners racing to
+which must name the identity of the first publisher of each id; and two partners racing to
 publish the same new id into two collections must end with exactly one owner,
 whose copy is the only one stored. SQLite and PostgreSQL.
 """
@@ -27,6 +27,7 @@ ONE, TWO = (str(uuid.uuid4()) for _ in range(2))
 LAB_A = "identity--aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa"
 LAB_B = "identity--bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb"
 UNVERSIONED = "1970-01-01T00:00:00.000Z"
+OWNERS = "SELECT stix_id, owner_identity FROM object_owners"
 
 
 def _insert(connection, seq_hint: int, collection: str, stix_id: str, version: str, who):
@@ -75,10 +76,8 @@ def test_migration_backfills_the_first_publisher_of_each_id(tmp_path, backend):
                 _insert(connection, 6, ONE, observable, UNVERSIONED, "lab-a")
             store.migrate()
             with write_transaction(store._engine) as connection:
-                owners = dict(
-                    connection.execute(text("SELECT stix_id, partner_id FROM object_owners")).all()
-                )
-            assert owners == {first_a: "lab-a", first_b: "lab-b", by_admin: None}
+                owners = dict(connection.execute(text(OWNERS)).all())
+            assert owners == {first_a: LAB_A, first_b: LAB_B, by_admin: None}
         finally:
             store.close()
 
@@ -117,9 +116,7 @@ def test_racing_first_publishers_end_with_one_owner_per_id(tmp_path, backend):
         store = Store(server.database_url)
         try:
             with write_transaction(store._engine) as connection:
-                owners = dict(
-                    connection.execute(text("SELECT stix_id, partner_id FROM object_owners")).all()
-                )
+                owners = dict(connection.execute(text(OWNERS)).all())
                 stored = connection.execute(
                     text("SELECT stix_id, publisher FROM objects WHERE obj_type = 'indicator'")
                 ).all()
@@ -129,8 +126,9 @@ def test_racing_first_publishers_end_with_one_owner_per_id(tmp_path, backend):
         assert set(owners) == every_id
         # Each id is stored once, by its owner; the other publisher got a failure for it.
         assert sorted(row.stix_id for row in stored) == sorted(every_id)
-        assert all(owners[row.stix_id] == row.publisher for row in stored)
+        identity = {"lab-a": LAB_A, "lab-b": LAB_B}
+        assert all(owners[row.stix_id] == identity[row.publisher] for row in stored)
         for (partner, _), status in results.items():
             won = {s["id"] for s in status.get("successes", [])}
-            assert all(owners[stix_id] == partner for stix_id in won)
+            assert all(owners[stix_id] == identity[partner] for stix_id in won)
             assert status["success_count"] + status["failure_count"] == 40
