@@ -159,7 +159,12 @@ class BufferingThreadWorker(ThreadWorker):
         except OSError:
             data = b""
         if not data:
-            self._drop(conn, pending)
+            if pending.data:
+                # The client stopped sending mid-request (half-closed): gunicorn and
+                # the app answer what arrived, as they would without buffering.
+                self._hand_over(conn, pending)
+            else:
+                self._drop(conn, pending)
             return
         pending.data += data
         self._buffered += len(data)
@@ -178,7 +183,10 @@ class BufferingThreadWorker(ThreadWorker):
             fields = _header_fields(bytes(data[:end]))
             if fields.get(b"expect") == b"100-continue":
                 return True  # the client waits for gunicorn's 100 Continue
-            if b"chunked" in fields.get(b"transfer-encoding", b""):
+            encoding = fields.get(b"transfer-encoding")
+            if encoding is not None and (encoding != b"chunked" or b"content-length" in fields):
+                return True  # anything unusual: gunicorn's parser decides (mostly 400)
+            if encoding == b"chunked":
                 pending.chunked = True
             else:
                 try:
