@@ -24,15 +24,15 @@ from tests.server.harness import TAXII, PartnerSpec, basic, served
 
 MIB = 1024 * 1024
 BODIES = {
-    "10 MiB of {} (3.5 million objects)": lambda: b'{"objects":['
-    + b",".join([b"{}"] * (10 * MIB // 3 - 10))
-    + b"]}",
-    "499,000 {} (under the container bound)": lambda: b'{"objects":['
-    + b",".join([b"{}"] * 499_000)
-    + b"]}",
-    "10 MiB of 2-character strings": lambda: b'{"objects":[{"x":['
-    + b",".join([b'"ab"'] * (10 * MIB // 5 - 10))
-    + b"]}]}",
+    "10 MiB of {} (3.5 million objects)": lambda: (
+        b'{"objects":[' + b",".join([b"{}"] * (10 * MIB // 3 - 10)) + b"]}"
+    ),
+    "499,000 {} (under the container bound)": lambda: (
+        b'{"objects":[' + b",".join([b"{}"] * 499_000) + b"]}"
+    ),
+    "10 MiB of 2-character strings": lambda: (
+        b'{"objects":[{"x":[' + b",".join([b'"ab"'] * (10 * MIB // 5 - 10)) + b"]}]}"
+    ),
 }
 
 
