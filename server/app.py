@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.auth import authenticate
 from server.config import ServerConfig
@@ -58,6 +59,31 @@ def _authenticate_and_negotiate() -> None:
         )
 
 
+_AUDITED_METHODS = frozenset({"POST", "DELETE", "PUT", "PATCH"})
+
+
+def _audit_refused_write(response: Response) -> Response:
+    """A write or delete refused as a whole (403, 413, 422, ...) leaves an audit trace.
+
+    Only authenticated partners' requests are recorded (failed logins are
+    counted at authentication); entries are aggregated per minute.
+    """
+    partner = g.get("dx_partner")
+    status = response.status_code
+    if partner is None or request.method not in _AUDITED_METHODS or not 400 <= status < 500:
+        return response
+    if status == 429:  # rate limiting answers a flood; recording each would be the flood
+        return response
+    try:
+        code = (response.get_json(silent=True) or {}).get("error_code") or ""
+        server_context().store.audit_refusal(
+            partner.id, request.method, request.path, status, str(code)
+        )
+    except SQLAlchemyError:
+        log.warning("could not audit a refused request", exc_info=True)
+    return response
+
+
 def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
     """A TAXII 2.1 app over ``store`` (opened from ``config.database_url`` if not given).
 
@@ -86,6 +112,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
     )
     app.extensions[ACCESS_EXTENSION_KEY] = AccessControl.from_config(config)
     app.before_request(_authenticate_and_negotiate)
+    app.after_request(_audit_refused_write)
     for blueprint in (server_info.blueprint, collections.blueprint, objects.blueprint):
         app.register_blueprint(blueprint)
     register_error_handlers(app)

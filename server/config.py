@@ -103,6 +103,16 @@ class ServerConfig(BaseModel):
     request_rate_per_second: Annotated[float, Field(ge=0, le=1_000_000)] = 500
     request_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
     partner_request_rates: dict[str, RequestRate] = Field(default_factory=dict)
+    # Bounded work per request (docs/server.md, "Limits"): objects per POST envelope,
+    # how far created/modified may lie ahead of the server clock, and how long a
+    # client may take to send its request headers, then its body (the worker buffers
+    # the request before a thread takes it, so slow clients hold no thread).
+    max_objects_per_request: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    max_future_skew_seconds: Annotated[int, Field(ge=0, le=7 * 86_400)] = 300
+    request_header_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 10
+    request_body_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 120
+    # Each request on one line on stdout (gunicorn's access log); "" turns it off.
+    access_log: str = "-"
     trusted_proxies: list[str] = Field(default_factory=list)
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
@@ -249,7 +259,7 @@ def write_new_config(path: Path, *, database_url: str | None = None) -> ServerCo
 
 def is_valid_api_root_name(name: str) -> bool:
     """API root names are single URL path segments; keep them boring and safe."""
-    return bool(re.match(_API_ROOT_NAME, name)) and name != "taxii2"
+    return bool(re.fullmatch(_API_ROOT_NAME, name)) and name != "taxii2"
 
 
 def with_overrides(config: ServerConfig, **updates: Any) -> ServerConfig:

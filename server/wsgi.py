@@ -27,10 +27,13 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.app import create_app
+from server.buffering import BufferingThreadWorker
 from server.config import ConfigError, ServerConfig, load_config, with_overrides
 from server.store import Store, StoreError
 from server.taxii.media import TAXII_CONTENT_TYPE
 
+# Client, time, request line, status, bytes, referrer, user agent, duration (ms).
+ACCESS_LOG_FORMAT = '%(h)s - - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
 # Long match[id] lists plus a `next` token must fit in the request line.
 MAX_REQUEST_LINE = 8190
 
@@ -79,7 +82,9 @@ def gunicorn_options(config: ServerConfig) -> dict[str, Any]:
     return {
         "bind": [f"{config.host}:{config.port}"],
         "workers": config.workers,
-        "worker_class": "gthread" if config.threads > 1 else "sync",
+        # gthread that reads each request whole before a thread serves it, with
+        # header and body deadlines, so slow clients hold no thread (server.buffering).
+        "worker_class": "server.buffering.BufferingThreadWorker",
         "threads": config.threads,
         "timeout": config.timeout_seconds,
         "graceful_timeout": 10,
@@ -87,6 +92,10 @@ def gunicorn_options(config: ServerConfig) -> dict[str, Any]:
         "limit_request_line": MAX_REQUEST_LINE,
         "proc_name": "dx-server",
         "errorlog": "-",
+        # One line per request. Not gunicorn's default format: its %(u)s is the HTTP
+        # Basic user name, and a client that types its key there would log the key.
+        "accesslog": config.access_log or None,
+        "access_log_format": ACCESS_LOG_FORMAT,
         "loglevel": "info",
         # Newer gunicorn opens a control socket at one fixed path per user; several
         # servers on one host (tests, staging) would fight over it. Not needed here.
@@ -100,6 +109,7 @@ class TaxiiServer(BaseApplication):
 
     def __init__(self, config: ServerConfig, extra_options: dict[str, Any] | None = None) -> None:
         self._config = config
+        configure_workers(config)
         self._options = {**gunicorn_options(config), **(extra_options or {})}
         super().__init__()
 
@@ -110,6 +120,13 @@ class TaxiiServer(BaseApplication):
 
     def load(self) -> Flask:
         return create_app(self._config)
+
+
+def configure_workers(config: ServerConfig) -> None:
+    """Hand the request read deadlines to the worker class (before workers fork)."""
+    BufferingThreadWorker.configure(
+        config.request_header_timeout_seconds, config.request_body_timeout_seconds
+    )
 
 
 def prepare_database(config: ServerConfig) -> None:
@@ -136,7 +153,9 @@ def build_app() -> Flask:
     bodies here too, as they do under ``dx server serve``.
     """
     install_taxii_protocol_errors()
-    return create_app(load_config())
+    config = load_config()
+    configure_workers(config)
+    return create_app(config)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

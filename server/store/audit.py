@@ -13,18 +13,30 @@ Actions (actor; target; detail):
   ``partner.reactivate``: the administrator (``cli:<user>``); the partner id.
 * ``grant.set``: the administrator; ``<partner id> <collection id>``; can_read, can_write.
 * ``import.medallion``: the administrator; the file; counts.
+* ``request.refused``: the partner; ``<METHOD> <path> <status>``; status, error_code,
+  count, first_at/last_at: a POST or DELETE refused as a whole (403 forbidden
+  write or delete of another partner's object, 413, 415, 422, ...).
+* ``login.failed``: the partner id tried if it exists, else ``unknown``; the
+  client address; count, first_at/last_at. Never the key tried.
+
+Refusals and failed logins are aggregated: one entry per (actor, action,
+target) per window (``AGGREGATE_WINDOW_US``), whose ``count`` grows, so a
+burst is one row, not a flood that buries the rest of the log.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from server.store.schema import audit_log
 from server.store.types import AuditEntry
 
 ADMIN_ACTOR = "admin"
+AGGREGATE_WINDOW_US = 60_000_000
+# How far back an aggregated entry is looked for: the newest rows only.
+_AGGREGATE_LOOKBACK_ROWS = 1000
 
 
 def record(
@@ -45,6 +57,46 @@ def record(
             detail=detail or {},
         )
     )
+
+
+def record_aggregated(
+    connection: Connection,
+    *,
+    at_us: int,
+    actor: str,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+    window_us: int = AGGREGATE_WINDOW_US,
+) -> None:
+    """Count one more event into this window's entry for (actor, action, target), or start one."""
+    newest = connection.execute(select(func.max(audit_log.c.seq))).scalar() or 0
+    row = connection.execute(
+        select(audit_log.c.seq, audit_log.c.detail)
+        .where(
+            audit_log.c.seq > newest - _AGGREGATE_LOOKBACK_ROWS,
+            audit_log.c.actor == actor,
+            audit_log.c.action == action,
+            audit_log.c.target == target,
+            audit_log.c.at_us >= at_us - window_us,
+        )
+        .order_by(audit_log.c.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        record(
+            connection,
+            at_us=at_us,
+            actor=actor,
+            action=action,
+            target=target,
+            detail={**detail, "count": 1, "last_at_us": at_us},
+        )
+        return
+    merged = dict(row.detail)
+    merged["count"] = int(merged.get("count", 1)) + 1
+    merged["last_at_us"] = at_us
+    connection.execute(update(audit_log).where(audit_log.c.seq == row.seq).values(detail=merged))
 
 
 def recent(

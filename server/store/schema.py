@@ -114,6 +114,17 @@ objects = Table(
     sqlite_autoincrement=True,
 )
 
+# Exchange-wide owner of each versioned object id: the identity of the partner
+# that first published it anywhere on the server (NULL: first stored by the
+# administrator). See ``server.store.owners``.
+object_owners = Table(
+    "object_owners",
+    metadata,
+    Column("stix_id", byte_ordered_string(300), primary_key=True),
+    Column("owner_identity", String(255), nullable=True),
+    Column("first_published_us", BigInteger, nullable=False),
+)
+
 statuses = Table(
     "statuses",
     metadata,

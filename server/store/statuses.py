@@ -4,6 +4,13 @@ A status belongs to the partner whose request produced it; only that partner
 (and the administrator) may read it. Rows are kept at least 24 hours, as TAXII
 clients poll them after the POST, and purged afterwards so the table does not
 grow without bound.
+
+A status gives the reason of its first ``MAX_FAILURE_DETAILS`` failures;
+later failures keep their id and version (TAXII clients check that the
+counts match the lists) with a short fixed message, so an envelope of junk
+cannot make a status, or its row, many times the size of the request. The
+number of entries is bounded by the objects a request may hold
+(``max_objects_per_request``).
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from server.store.schema import statuses
 from server.store.types import StatusDetail, StatusRecord
 
 MIN_RETENTION_HOURS = 24
+MAX_FAILURE_DETAILS = 1000  # above what `dx publish` sends in one envelope (500)
+SUMMARISED_MESSAGE = f"refused (reasons given for the first {MAX_FAILURE_DETAILS} only)"
 DEFAULT_RETENTION_HOURS = 48
 _US_PER_HOUR = 3_600_000_000
 
@@ -34,6 +43,16 @@ def _details_from_json(items: list[dict[str, str]]) -> list[StatusDetail]:
     return [StatusDetail(item["id"], item["version"], item.get("message", "")) for item in items]
 
 
+def summarise(record: StatusRecord) -> StatusRecord:
+    """Shorten the messages of failures past the first MAX_FAILURE_DETAILS (in place)."""
+    if len(record.failures) > MAX_FAILURE_DETAILS:
+        record.failures[MAX_FAILURE_DETAILS:] = [
+            StatusDetail(detail.id, detail.version, SUMMARISED_MESSAGE)
+            for detail in record.failures[MAX_FAILURE_DETAILS:]
+        ]
+    return record
+
+
 def save(connection: Connection, record: StatusRecord, created_us: int) -> None:
     connection.execute(
         insert(statuses).values(
@@ -43,9 +62,9 @@ def save(connection: Connection, record: StatusRecord, created_us: int) -> None:
             status=record.status,
             request_timestamp_us=record.request_timestamp_us,
             created_us=created_us,
-            total_count=len(record.successes) + len(record.failures) + len(record.pendings),
+            total_count=record.total_count,
             success_count=len(record.successes),
-            failure_count=len(record.failures),
+            failure_count=record.failure_count,
             pending_count=len(record.pendings),
             details={
                 "successes": _details_to_json(record.successes),

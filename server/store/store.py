@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.store import accounts, audit, catalog, medallion, rate_limits, statuses
+from server.store import accounts, audit, catalog, medallion, owners, rate_limits, statuses
 from server.store.analyze_schedule import AnalyzeSchedule
 from server.store.engine import make_engine, read_transaction, write_transaction
 from server.store.integrity import IntegrityReport, check_integrity
@@ -48,6 +48,7 @@ from server.store.types import (
 log = logging.getLogger(__name__)
 
 ALREADY_STORED_MESSAGE = "this version is already in the collection"
+UNVERSIONED = "1970-01-01T00:00:00.000Z"  # the version of observables (server.taxii.stix_checks)
 _PURGE_INTERVAL_US = 60_000_000
 
 
@@ -237,11 +238,24 @@ class Store:
         view at once; > 0 when a limit was already exceeded (the caller answers 429)."""
         now = self._clock()
         scopes = limits.scopes(partner_id, address)
-        if not scopes:
-            return 0
         with write_transaction(self._engine) as connection:
-            excess = rate_limits.record_failure(connection, scopes, limits.window_us, now)
-        if now >= self._next_login_purge_us:
+            excess = (
+                rate_limits.record_failure(connection, scopes, limits.window_us, now)
+                if scopes
+                else 0
+            )
+            # The id tried is logged only if it is a partner's: a key pasted into
+            # the user name field must never reach the log.
+            known = accounts.get_partner(connection, partner_id) is not None
+            audit.record_aggregated(
+                connection,
+                at_us=now,
+                actor=partner_id if known else "unknown",
+                action="login.failed",
+                target=address[:100],
+                detail={},
+            )
+        if scopes and now >= self._next_login_purge_us:
             self._next_login_purge_us = now + _PURGE_INTERVAL_US
             try:
                 with write_transaction(self._engine) as connection:
@@ -257,6 +271,21 @@ class Store:
         scope_keys = [key for key, _ in limits.scopes(partner_id, address)]
         with read_transaction(self._engine) as connection:
             return rate_limits.blocked_until(connection, scope_keys, self._clock())
+
+    def audit_refusal(
+        self, partner_id: str, method: str, path: str, status: int, error_code: str
+    ) -> None:
+        """Note a write or delete refused as a whole, aggregated per minute (``audit``)."""
+        now = self._clock()
+        with write_transaction(self._engine) as connection:
+            audit.record_aggregated(
+                connection,
+                at_us=now,
+                actor=partner_id,
+                action="request.refused",
+                target=f"{method} {path[:300]} {status}",
+                detail={"status": status, "error_code": error_code[:60]},
+            )
 
     def get_partner(self, partner_id: str) -> Partner | None:
         with read_transaction(self._engine) as connection:
@@ -342,6 +371,21 @@ class Store:
         )
         with write_transaction(self._engine) as connection:
             last = lock_collection(connection, collection_id, api_root)
+            refused = owners.claim(
+                connection,
+                [incoming.stix_id for incoming, _ in candidates if incoming.owned],
+                owners.identity_of(connection, partner_id) if partner_id is not None else None,
+                now,
+            )
+            if refused:
+                for incoming, _ in candidates:
+                    if incoming.stix_id in refused:
+                        failures.append(
+                            StatusDetail(
+                                incoming.stix_id, incoming.version, refused[incoming.stix_id]
+                            )
+                        )
+                candidates = [pair for pair in candidates if pair[0].stix_id not in refused]
             outcome = insert_versions(
                 connection,
                 collection_id,
@@ -354,7 +398,8 @@ class Store:
             for incoming, version in candidates:
                 message = ALREADY_STORED_MESSAGE if id(version) in already else ""
                 record.successes.append(StatusDetail(incoming.stix_id, incoming.version, message))
-            statuses.save(connection, record, created_us=now)
+            failed = len(failures)
+            statuses.save(connection, statuses.summarise(record), created_us=now)
             audit.record(
                 connection,
                 at_us=now,
@@ -364,7 +409,7 @@ class Store:
                 detail={
                     "added": len(outcome.added),
                     "already_present": len(outcome.already_present),
-                    "failed": len(failures),
+                    "failed": failed,
                     "status_id": record.id,
                 },
             )
@@ -504,6 +549,12 @@ class Store:
                 )
                 catalog.put_collection(connection, info)
                 last = lock_collection(connection, info.id)
+                owners.claim(
+                    connection,
+                    [v.stix_id for v in collection.versions if v.version != UNVERSIONED],
+                    None,
+                    now,
+                )
                 outcome = insert_versions(
                     connection, info.id, last, collection.versions, publisher=None, now_us=now
                 )

@@ -112,6 +112,9 @@ class IncomingObject:
     version: str
     spec_version: str
     body: str  # canonical JSON text to store and serve
+    # Whether the id belongs to its first publisher exchange-wide (see ``owners``);
+    # False for fixed well-known objects and unversioned observables.
+    owned: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,13 @@ class StatusRecord:
     successes: list[StatusDetail] = field(default_factory=list)
     failures: list[StatusDetail] = field(default_factory=list)
     pendings: list[StatusDetail] = field(default_factory=list)
+    @property
+    def failure_count(self) -> int:
+        return len(self.failures)
+
+    @property
+    def total_count(self) -> int:
+        return len(self.successes) + self.failure_count + len(self.pendings)
 
 
 @dataclass(frozen=True)

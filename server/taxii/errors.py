@@ -29,6 +29,7 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     406: "Not Acceptable",
+    408: "Request Timeout",
     413: "Request Entity Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",

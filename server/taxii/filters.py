@@ -26,12 +26,16 @@ from werkzeug.datastructures import MultiDict
 from server.store.timestamps import stix_timestamp_us, version_key
 from server.taxii.errors import TaxiiError
 
+# Canonical forms only, matched with fullmatch: a lower-case UUID and nothing
+# after it (``$`` would also match before a final newline). An id in another
+# spelling would be stored as a distinct object shadowing the real one.
 STIX_ID = re.compile(
-    r"^[a-z0-9]+(?:-[a-z0-9]+)*--"
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    r"[a-z0-9]+(?:-[a-z0-9]+)*--"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    re.ASCII,
 )
-STIX_TYPE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-SPEC_VERSION = re.compile(r"^[0-9]{1,3}\.[0-9]{1,3}$")
+STIX_TYPE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*", re.ASCII)
+SPEC_VERSION = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}", re.ASCII)
 VERSION_KEYWORDS = ("first", "last", "all")
 MAX_TAXII_INTEGER = 2**53 - 1
 MAX_LIST_VALUES = 1000
@@ -61,11 +65,11 @@ DELETION = frozenset({MATCH_VERSION, MATCH_SPEC_VERSION})
 
 
 def is_stix_id(value: str) -> bool:
-    return 3 <= len(value) <= 300 and bool(STIX_ID.match(value))
+    return 3 <= len(value) <= 300 and bool(STIX_ID.fullmatch(value))
 
 
 def is_stix_type(value: str) -> bool:
-    return 3 <= len(value) <= 250 and bool(STIX_TYPE.match(value))
+    return 3 <= len(value) <= 250 and bool(STIX_TYPE.fullmatch(value))
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ def _comma_list(name: str, raw: str) -> list[str]:
 
 
 def _is_spec_version(value: str) -> bool:
-    return bool(SPEC_VERSION.match(value))
+    return bool(SPEC_VERSION.fullmatch(value))
 
 
 def _checked_list(

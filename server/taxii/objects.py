@@ -37,7 +37,7 @@ from server.taxii.filters import (
 from server.taxii.media import TAXII_CONTENT_TYPE, is_taxii_content_type
 from server.taxii.paging import next_token, paged_query
 from server.taxii.server_info import status_document
-from server.taxii.stix_checks import check_objects
+from server.taxii.stix_checks import CheckRules, check_objects
 
 blueprint = Blueprint("taxii_objects", __name__)
 
@@ -92,9 +92,12 @@ def add_objects(api_root: str, collection_id: str) -> Response:
     if root is None:  # pragma: no cover - the collection lookup already proved it exists
         raise TaxiiError(404, f"No API root '{api_root}'.", error_code="api-root-not-found")
     received_us = time.time_ns() // 1000
-    envelope = parse_envelope(read_body(request, root.max_content_length))
+    envelope = parse_envelope(
+        read_body(request, root.max_content_length), ctx.config.max_objects_per_request
+    )
     partner = current_partner()
-    accepted, rejected = check_objects(envelope.objects, access.collection, partner)
+    rules = CheckRules.current(ctx.config.max_future_skew_seconds)
+    accepted, rejected = check_objects(envelope.objects, access.collection, partner, rules)
     accepted, rejected = refuse_foreign_versions(
         ctx.store, access.collection, partner, accepted, rejected
     )

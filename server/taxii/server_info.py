@@ -81,9 +81,9 @@ def status_document(status: StatusRecord) -> dict[str, object]:
         "id": status.id,
         "status": status.status,
         "request_timestamp": format_timestamp_us(status.request_timestamp_us),
-        "total_count": len(status.successes) + len(status.failures) + len(status.pendings),
+        "total_count": status.total_count,
         "success_count": len(status.successes),
-        "failure_count": len(status.failures),
+        "failure_count": status.failure_count,
         "pending_count": len(status.pendings),
     }
     for name, details in (

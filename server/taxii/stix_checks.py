@@ -5,20 +5,34 @@ break its own indexes or lie about who said what. Each object of a POST is
 checked here; a failing object becomes a failure in the status resource (with
 a message saying why) and the others are stored:
 
-* ``type`` is a STIX type name and ``id`` is ``<type>--<uuid>``;
+* ``type`` is a STIX type name and ``id`` is ``<type>--<uuid>`` in canonical
+  form (lower-case UUID, nothing after it): another spelling of an id would be
+  stored as a distinct object shadowing the real one;
 * ``spec_version`` is "2.1" (observables may omit it: STIX 2.1 SCOs default to 2.1);
-* ``created``/``modified`` are STIX timestamps and ``modified >= created``;
-* ``created_by_ref`` and ``object_marking_refs`` are well-formed references;
-* provenance: in a collection that enforces it, ``created_by_ref`` (where the
-  object has one) must be the publishing partner's own identity;
-* TLP cap: the object's TLP marking (TLP 2.0, or the TLP 1.0 markings built
-  into STIX 2.1) must not exceed the collection's ``max_tlp``.
+* ``created``/``modified`` are STIX timestamps, ``modified >= created``, and
+  neither is more than ``max_future_skew_seconds`` ahead of the server clock
+  (a far-future version would stay "latest" over every real one);
+* every property named ``*_ref`` / ``*_refs``, at any depth, holds canonical
+  ids; ``created_by_ref`` names an identity and marking refs name marking
+  definitions;
+* numbers are within the signed 64-bit range (parsers disagree beyond it);
+* provenance: in a collection that enforces it, every SDO and SRO (anything
+  with ``created``, marking and extension definitions apart) carries a
+  ``created_by_ref``, and it is the publishing partner's own identity;
+* TLP cap: the object's TLP level (object and granular markings, and a marking
+  definition's own declared level; see ``markings``) must not exceed the
+  collection's ``max_tlp``; only the predefined TLP marking definitions may
+  declare a TLP level.
 
-Well-known objects (``mappings.well_known``: the project's identity and
-extension definitions, the OASIS TLP 2.0 markings, the ATLAS techniques) have
-fixed ids and fixed content and every lab's bundle may carry them, so any
-partner may post them, but only byte-for-byte as published: an object with a
-well-known id and any other content is refused.
+Fixed objects (``mappings.well_known``: the project's identity and extension
+definitions, the OASIS TLP 2.0 markings, the ATLAS techniques; and the STIX
+2.1 TLP 1.0 marking definitions) have fixed ids and fixed content and every
+lab's bundle may carry them, so any partner may post them, but only exactly
+as published: an object with such an id and any other content is refused.
+
+Who may publish an id at all (the partner bound to an identity, the first
+publisher of an object, exchange-wide) is decided in the store, in the
+transaction that stores the objects (``server.store.owners``).
 
 The version of an object is ``modified``, else ``created`` (TAXII 2.1 section
 4.3.1). Objects with neither (STIX cyber-observables) are not versioned in
@@ -36,34 +50,55 @@ from typing import Any
 import orjson
 
 from mappings.well_known import WELL_KNOWN_OBJECTS
-from server.store.timestamps import stix_timestamp_us, version_key
+from server.store.timestamps import now_us, stix_timestamp_us, version_key
 from server.store.types import CollectionInfo, IncomingObject, Partner, StatusDetail, Tlp
+from server.taxii.body import out_of_range_number
 from server.taxii.filters import is_stix_id, is_stix_type
+from server.taxii.markings import (
+    TLP1_DEFINITIONS,
+    TLP_BY_MARKING,
+    TLP_NAMES,
+    declared_tlp,
+    tlp_of,
+)
 
 UNVERSIONED = "1970-01-01T00:00:00.000Z"
 SPEC_VERSION = "2.1"
+# How far in the future created/modified may be (server clock). A version dated
+# later would stay "latest" over every real version until then; five minutes
+# cover honest clock drift. Overridden by the ``max_future_skew_seconds`` setting.
+DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300
+# Objects that carry ``created`` but are shared as-is rather than authored claims.
+UNATTRIBUTED_TYPES = frozenset({"marking-definition", "extension-definition"})
+FIXED_OBJECTS: Mapping[str, Mapping[str, Any]] = {**WELL_KNOWN_OBJECTS, **TLP1_DEFINITIONS}
+FIXED_IDS = frozenset(FIXED_OBJECTS)
 
-TLP_BY_MARKING: Mapping[str, Tlp] = {
-    # TLP 2.0 marking definitions (OASIS).
-    "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": Tlp.CLEAR,
-    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": Tlp.GREEN,
-    "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": Tlp.AMBER,
-    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": Tlp.AMBER_STRICT,
-    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": Tlp.RED,
-    # TLP 1.0 marking definitions predefined by STIX 2.1 (WHITE is TLP 2.0 CLEAR).
-    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": Tlp.CLEAR,
-    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": Tlp.GREEN,
-    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": Tlp.AMBER,
-    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": Tlp.RED,
-}
+__all__ = [
+    "FIXED_IDS",
+    "TLP_BY_MARKING",
+    "UNVERSIONED",
+    "CheckRules",
+    "check_object",
+    "check_objects",
+    "object_version",
+    "tlp_of",
+]
 
-TLP_NAMES: Mapping[Tlp, str] = {
-    Tlp.CLEAR: "TLP:CLEAR",
-    Tlp.GREEN: "TLP:GREEN",
-    Tlp.AMBER: "TLP:AMBER",
-    Tlp.AMBER_STRICT: "TLP:AMBER+STRICT",
-    Tlp.RED: "TLP:RED",
-}
+
+@dataclass(frozen=True)
+class CheckRules:
+    """What the checks need besides the object: the clock and the allowed future skew."""
+
+    now_us: int
+    max_future_skew_us: int = DEFAULT_MAX_FUTURE_SKEW_SECONDS * 1_000_000
+
+    @classmethod
+    def current(cls, max_future_skew_seconds: int = DEFAULT_MAX_FUTURE_SKEW_SECONDS) -> CheckRules:
+        return cls(now_us(), max_future_skew_seconds * 1_000_000)
+
+    @property
+    def latest_us(self) -> int:
+        return self.now_us + self.max_future_skew_us
 
 
 class ObjectRejected(ValueError):
@@ -81,16 +116,21 @@ def _label(obj: Mapping[str, Any], name: str, limit: int = 300) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def _timestamp(obj: Mapping[str, Any], name: str) -> str | None:
+def _timestamp(obj: Mapping[str, Any], name: str, rules: CheckRules) -> str | None:
     value = obj.get(name)
     if value is None and name not in obj:
         return None
     if not isinstance(value, str):
         raise ObjectRejected(f"{name} must be a STIX timestamp string")
     try:
-        stix_timestamp_us(value)
+        moment = stix_timestamp_us(value)
     except (ValueError, OverflowError):
         raise ObjectRejected(f"{name} {value[:60]!r} is not a STIX timestamp") from None
+    if moment > rules.latest_us:
+        raise ObjectRejected(
+            f"{name} {value[:60]} is in the future (more than "
+            f"{rules.max_future_skew_us // 1_000_000} s ahead of the server clock)"
+        )
     return value
 
 
@@ -103,27 +143,50 @@ def object_version(obj: Mapping[str, Any]) -> str:
     return UNVERSIONED
 
 
-def tlp_of(obj: Mapping[str, Any]) -> Tlp | None:
-    """The most restrictive TLP marking among object_marking_refs, if any."""
-    refs = obj.get("object_marking_refs")
-    if not isinstance(refs, list):
-        return None
-    levels = [TLP_BY_MARKING[ref] for ref in refs if isinstance(ref, str) and ref in TLP_BY_MARKING]
-    return max(levels) if levels else None
+def _check_reference(path: str, value: Any) -> None:
+    if not isinstance(value, str) or not is_stix_id(value):
+        raise ObjectRejected(f"{path} must be a STIX id <type>--<lower-case uuid>")
 
 
-def _check_shape(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
+def _check_values(obj: Mapping[str, Any]) -> None:
+    """Every ``*_ref``/``*_refs`` at any depth is a canonical id; every number fits 64 bits.
+
+    Iterative, so the deepest document the JSON parser accepts cannot exhaust
+    Python's stack. (Over HTTP, out-of-range numbers already refused the whole
+    request with 422; this catches them in files loaded by the administrator.)
+    """
+    where = out_of_range_number(obj)
+    if where is not None:
+        raise ObjectRejected(f"{where[1:200]}: a number outside the signed 64-bit range")
+    pending: list[tuple[str, Any]] = [("", obj)]
+    while pending:
+        path, value = pending.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+            if isinstance(key, str) and key.endswith("_ref"):
+                _check_reference(where[1:200], item)
+            elif isinstance(key, str) and key.endswith("_refs"):
+                if not isinstance(item, list):
+                    raise ObjectRejected(f"{where[1:200]} must be a list of STIX ids")
+                for ref in item:
+                    _check_reference(where[1:200], ref)
+            elif isinstance(item, dict | list):
+                pending.append((where, item))
+
+
+def _check_shape(obj: Mapping[str, Any], rules: CheckRules) -> tuple[str, str, str, str]:
     """Structural checks; returns (type, id, spec_version, version)."""
     obj_type = obj.get("type")
     if not isinstance(obj_type, str) or not is_stix_type(obj_type):
         raise ObjectRejected("type is missing or not a STIX type name")
     stix_id = obj.get("id")
     if not isinstance(stix_id, str) or not is_stix_id(stix_id):
-        raise ObjectRejected("id is missing or not of the form <type>--<uuid>")
+        raise ObjectRejected("id is missing or not of the form <type>--<lower-case uuid>")
     if stix_id.split("--", 1)[0] != obj_type:
         raise ObjectRejected(f"id {stix_id!r} does not start with its type {obj_type!r}")
-    created = _timestamp(obj, "created")
-    modified = _timestamp(obj, "modified")
+    created = _timestamp(obj, "created", rules)
+    modified = _timestamp(obj, "modified", rules)
     spec_version = obj.get("spec_version")
     if spec_version is None and created is None and "spec_version" not in obj:
         spec_version = SPEC_VERSION  # an observable: STIX 2.1 SCOs default to 2.1
@@ -134,41 +197,57 @@ def _check_shape(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
             raise ObjectRejected("modified is set but created is missing")
         if version_key(modified) < version_key(created):
             raise ObjectRejected("modified is earlier than created")
+    _check_values(obj)
     creator = obj.get("created_by_ref", None)
     if "created_by_ref" in obj and (
-        not isinstance(creator, str)
-        or not is_stix_id(creator)
-        or not creator.startswith("identity--")
+        not isinstance(creator, str) or not creator.startswith("identity--")
     ):
         raise ObjectRejected("created_by_ref must be an identity--<uuid> reference")
     markings = obj.get("object_marking_refs", None)
     if "object_marking_refs" in obj and (
         not isinstance(markings, list)
         or not markings
-        or not all(
-            isinstance(ref, str) and is_stix_id(ref) and ref.startswith("marking-definition--")
-            for ref in markings
-        )
+        or not all(ref.startswith("marking-definition--") for ref in markings)
     ):
         raise ObjectRejected(
             "object_marking_refs must be a non-empty list of marking-definition ids"
         )
+    granular = obj.get("granular_markings", None)
+    if "granular_markings" in obj and (
+        not isinstance(granular, list)
+        or not all(
+            isinstance(item, dict)
+            and isinstance(item.get("marking_ref"), str)
+            and item["marking_ref"].startswith("marking-definition--")
+            for item in granular
+        )
+    ):
+        raise ObjectRejected("granular_markings must name marking-definition ids in marking_ref")
     return obj_type, stix_id, SPEC_VERSION, object_version(obj)
 
 
 def _check_policy(
     obj: Mapping[str, Any], collection: CollectionInfo, partner: Partner | None
 ) -> None:
-    well_known = WELL_KNOWN_OBJECTS.get(obj["id"])
-    if well_known is not None and obj != well_known:
+    fixed = FIXED_OBJECTS.get(obj["id"])
+    if fixed is not None and obj != fixed:
         raise ObjectRejected(f"{obj['id']} is a well-known object and must be posted unchanged")
-    creator = None if well_known is not None else obj.get("created_by_ref")
-    forged = creator is not None and partner is not None and creator != partner.identity_ref
-    if collection.enforce_provenance and forged:
-        assert partner is not None
+    if fixed is None and declared_tlp(obj) is not None:
         raise ObjectRejected(
-            f"created_by_ref {creator} is not your identity ({partner.identity_ref})"
+            "only the predefined TLP marking definitions may declare a TLP level; "
+            "reference those instead"
         )
+    creator = None if fixed is not None else obj.get("created_by_ref")
+    if collection.enforce_provenance and partner is not None and fixed is None:
+        if creator is None and "created" in obj and obj["type"] not in UNATTRIBUTED_TYPES:
+            raise ObjectRejected(
+                f"created_by_ref is required in this collection (your identity is "
+                f"{partner.identity_ref})"
+            )
+        if creator is not None and creator != partner.identity_ref:
+            raise ObjectRejected(
+                f"created_by_ref {creator} is not your identity ({partner.identity_ref})"
+            )
     if collection.max_tlp is not None:
         level = tlp_of(obj)
         if level is not None and level > collection.max_tlp:
@@ -178,7 +257,12 @@ def _check_policy(
             )
 
 
-def check_object(obj: Any, collection: CollectionInfo, partner: Partner | None) -> Verdict:
+def check_object(
+    obj: Any,
+    collection: CollectionInfo,
+    partner: Partner | None,
+    rules: CheckRules | None = None,
+) -> Verdict:
     """Accept one posted object (with its stored JSON text) or say why not.
 
     ``partner`` None is the administrator loading files from the command line;
@@ -186,30 +270,41 @@ def check_object(obj: Any, collection: CollectionInfo, partner: Partner | None) 
     """
     if not isinstance(obj, dict):
         return Verdict(None, StatusDetail("", "", "not a JSON object"))
+    rules = rules or CheckRules.current()
     try:
-        obj_type, stix_id, spec_version, version = _check_shape(obj)
+        obj_type, stix_id, spec_version, version = _check_shape(obj, rules)
         _check_policy(obj, collection, partner)
         try:
             body = orjson.dumps(obj).decode("utf-8")
         except orjson.JSONEncodeError:
-            raise ObjectRejected("nested too deeply to store") from None
+            raise ObjectRejected("nested too deeply, or a number out of range, to store") from None
     except ObjectRejected as reason:
         return Verdict(
             None,
             StatusDetail(
-                _label(obj, "id"), _label(obj, "modified") or _label(obj, "created"), str(reason)
+                _label(obj, "id"),
+                _label(obj, "modified", 64) or _label(obj, "created", 64),
+                str(reason),
             ),
         )
-    return Verdict(IncomingObject(stix_id, obj_type, version, spec_version, body), None)
+    # Fixed objects and observables (unversioned, content-derived ids) belong to nobody.
+    owned = stix_id not in FIXED_IDS and version != UNVERSIONED
+    return Verdict(
+        IncomingObject(stix_id, obj_type, version, spec_version, body, owned=owned), None
+    )
 
 
 def check_objects(
-    objects: list[Any], collection: CollectionInfo, partner: Partner | None
+    objects: list[Any],
+    collection: CollectionInfo,
+    partner: Partner | None,
+    rules: CheckRules | None = None,
 ) -> tuple[list[IncomingObject], list[StatusDetail]]:
+    rules = rules or CheckRules.current()
     accepted: list[IncomingObject] = []
     rejected: list[StatusDetail] = []
     for obj in objects:
-        verdict = check_object(obj, collection, partner)
+        verdict = check_object(obj, collection, partner, rules)
         if verdict.accepted is not None:
             accepted.append(verdict.accepted)
         else:

@@ -83,9 +83,17 @@ def test_audit_log_records_who_did_what_and_when(tmp_path, backend):
         ):
             done = CliRunner().invoke(server_group, [*admin_command, "--config", config])
             assert done.exit_code == 0, done.output
+            if admin_command[0] == "rotate-key":
+                rotated_key = done.stdout.strip().splitlines()[-1]
         finished_us = time.time_ns() // 1000
 
         entries = _audit(config, "--limit", "0")
+        # No key, of any partner, old or new, anywhere in any entry.
+        every_key = [*server.keys.values(), rotated_key]
+        assert len(set(every_key)) == 3 and all(len(key) >= 40 for key in every_key)
+        for entry in entries:
+            text = json.dumps(entry)
+            assert not [key for key in every_key if key in text], entry
         admin = f"cli:{getpass.getuser()}"
         publish_a = _one(entries, action="objects.publish", actor=LAB_A[0])
         assert publish_a["target"] == FEED

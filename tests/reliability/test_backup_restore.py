@@ -306,7 +306,13 @@ def _compare(source, target_url_base: str, keys, statuses, target_db_url: str) -
     before, after = _store_view(source.database_url), _store_view(target_db_url)
     assert after["partners"] == before["partners"]
     assert after["grants"] == before["grants"]
-    assert after["audit"] == before["audit"][: len(after["audit"])]
+    # Aggregated entries (refusals, failed logins) grow in place, and the key checks
+    # above just failed two logins on the target: the prefix holds for the rest.
+    def settled(entries: list) -> list:
+        return [e for e in entries if e.action not in ("login.failed", "request.refused")]
+
+    assert settled(after["audit"]) == settled(before["audit"])[: len(settled(after["audit"]))]
+    assert any(e.action == "login.failed" for e in after["audit"])
     actions = {entry.action for entry in after["audit"]}
     assert {"objects.publish", "objects.delete", "partner.rotate_key", "partner.revoke"} <= actions
     assert after["integrity"].ok, after["integrity"].problems

@@ -35,6 +35,7 @@ MATRIX_COLLECTIONS = (C1, C2, HIDDEN)
 TLP_GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
 TLP_CLEAR = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"
 TLP1_RED = "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"
+VERSION = "2026-01-01T00:00:00Z"  # of each object the fixture stores
 
 
 def _incoming(obj: dict) -> IncomingObject:
@@ -63,7 +64,7 @@ def world(request, tmp_path_factory):
         statuses: dict[str, str] = {}
         now = time.time_ns() // 1000
         for partner, collection in itertools.product(MATRIX_PARTNERS, MATRIX_COLLECTIONS):
-            obj = indicator(IDENTITIES[partner])
+            obj = indicator(IDENTITIES[partner], created=VERSION)
             status = store.add_objects("exchange", collection, partner, [_incoming(obj)], [], now)
             owned[partner, collection] = obj["id"]
             statuses[partner] = status.id
@@ -129,6 +130,13 @@ def test_matrix(world, partner, collection, operation):
         assert (response.json()["can_read"], response.json()["can_write"]) == (can_read, can_write)
     elif operation in ("objects", "object"):
         assert mine in {o["id"] for o in response.json()["objects"]}
+    elif operation == "manifest":
+        entries = response.json()["objects"]
+        assert mine in {entry["id"] for entry in entries}
+        # A manifest lists versions, never bodies.
+        assert all("pattern" not in entry and "name" not in entry for entry in entries)
+    elif operation == "versions":
+        assert response.json()["versions"] == [VERSION]
     elif operation == "publish":
         assert response.json()["success_count"] == 1
     elif operation == "delete":
@@ -157,9 +165,16 @@ def test_hidden_collection_looks_like_a_missing_one(world):
 
 @pytest.mark.parametrize(("reader", "owner"), list(itertools.permutations(MATRIX_PARTNERS, 2)))
 def test_status_visible_only_to_its_submitter(world, reader, owner):
-    running, _, _, statuses = world
+    running, _, owned, statuses = world
+    # The fixture's last status of each partner is for its object in the last collection.
+    status_objects = {p: owned[p, MATRIX_COLLECTIONS[-1]] for p in MATRIX_PARTNERS}
     client = running.client(reader)
-    assert client.get(f"/exchange/status/{statuses[reader]}/").status_code == 200
+    own = client.get(f"/exchange/status/{statuses[reader]}/")
+    assert own.status_code == 200
+    body = own.json()
+    assert body["id"] == statuses[reader] and body["status"] == "complete"
+    assert (body["total_count"], body["success_count"], body["failure_count"]) == (1, 1, 0)
+    assert [s["id"] for s in body["successes"]] == [status_objects[reader]]
     assert_taxii_error(client.get(f"/exchange/status/{statuses[owner]}/"), 404)
 
 
@@ -203,7 +218,9 @@ def test_only_the_creator_may_add_versions(world):
     claimed = dict(hijack, created_by_ref=IDENTITIES["pc"])
     status = running.client("pc").post_objects(path, [hijack, claimed]).json()
     assert status["failure_count"] == 2
-    assert all("only its creator may add versions" in f["message"] for f in status["failures"])
+    unsigned, signed = status["failures"]
+    assert "created_by_ref is required" in unsigned["message"]
+    assert "only its creator may add versions" in signed["message"]
     versions = running.client("pa").get(f"{path}{original['id']}/versions/").json()["versions"]
     assert versions == [original["modified"]]
     update = dict(original, modified="2026-03-03T00:00:00Z")

@@ -101,7 +101,7 @@ def _dataset() -> list[list[dict]]:
                 "created_by_ref": LAB_IDENTITY,
             },
         ],
-        [indicator(None, name=f"extra {n}") for n in range(4)],
+        [indicator(LAB_IDENTITY, name=f"extra {n}") for n in range(4)],
     ]
 
 

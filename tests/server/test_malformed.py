@@ -86,10 +86,18 @@ MANIFEST = f"/exchange/collections/{COLLECTION}/manifest/"
 
 
 def _tampered(token: str) -> str:
+    """The same token with its position moved back to the start, and the old MAC.
+
+    Only the position changes (the payload's date_added and seq), so the token
+    still decodes, names the same scope and filters: without the MAC check the
+    server would happily serve the listing again from the start (200).
+    """
     body, mac = token.split(".")
-    raw = bytearray(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    raw[-10] ^= 0x01  # change the position, keep the old MAC
-    return base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode() + "." + mac
+    payload = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert isinstance(payload[4], int) and isinstance(payload[5], int), payload
+    payload[4], payload[5] = 0, 0  # date_added_us, seq
+    forged = base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
+    return forged + "." + mac
 
 
 def _nested(depth: int) -> bytes:

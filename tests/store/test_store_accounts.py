@@ -123,8 +123,8 @@ def test_grants_need_an_existing_partner_and_collection(store: Store) -> None:
 
 
 def test_account_changes_are_audited(store: Store) -> None:
-    store.add_partner("lab-a", "Lab A", IDENTITY_A, actor="ops")
-    store.rotate_key("lab-a")
+    first_key = store.add_partner("lab-a", "Lab A", IDENTITY_A, actor="ops")
+    second_key = store.rotate_key("lab-a")
     store.set_grant("lab-a", COLLECTION_ID, True, False)
     store.deactivate_partner("lab-a")
     entries = store.audit_entries(10)
@@ -138,3 +138,6 @@ def test_account_changes_are_audited(store: Store) -> None:
     assert entries[0].actor == "admin"
     assert entries[1].detail == {"can_read": True, "can_write": False}
     assert all("key" not in str(entry.detail).lower() for entry in entries)
+    # Neither key, in any field of any entry.
+    text = repr(entries)
+    assert first_key not in text and second_key not in text

@@ -20,6 +20,7 @@ EXPECTED_TABLES = {
     "collections",
     "grants",
     "login_failures",
+    "object_owners",
     "objects",
     "partners",
     "settings",

@@ -309,14 +309,19 @@ def test_publishing_to_a_collection_outside_the_api_root_is_not_found(store: Sto
 def test_publisher_may_delete_only_its_own_versions(store: Store, partners) -> None:
     one = stix_id("indicator", 1)
     publish(store, make_object(1, T1), partner="lab-a")
-    publish(store, make_object(1, T2), partner="lab-b")
+    # Another lab may not add a version (exchange-wide owners, by identity) ...
+    refused = publish(store, make_object(1, T2), partner="lab-b")
+    assert [f.id for f in refused.failures] == [one] and not refused.successes
+    # ... but another account of the same lab may; each deletes only its own versions.
+    store.add_partner("lab-a2", "Lab A's second account", IDENTITY_A)
+    publish(store, make_object(1, T2), partner="lab-a2")
     everything_of_one = ObjectQuery(versions=("all",))
 
-    by_b = store.delete_object(COLLECTION_ID, one, everything_of_one, "lab-b")
+    by_b = store.delete_object(COLLECTION_ID, one, everything_of_one, "lab-a2")
     assert (by_b.deleted, by_b.not_owned) == (1, 1)
     assert summary(everything(store)) == [(one, T1)]  # lab-a's version is latest again
 
-    by_b_again = store.delete_object(COLLECTION_ID, one, everything_of_one, "lab-b")
+    by_b_again = store.delete_object(COLLECTION_ID, one, everything_of_one, "lab-a2")
     assert (by_b_again.deleted, by_b_again.not_owned) == (0, 1)
     nothing = store.delete_object(COLLECTION_ID, stix_id("indicator", 2), everything_of_one, None)
     assert (nothing.deleted, nothing.not_owned) == (0, 0)
