@@ -15,6 +15,7 @@ import secrets
 
 from flask import Flask, current_app, g, request
 
+from server import console
 from server.auth import authenticate
 from server.config import ServerConfig
 from server.ratelimit import ACCESS_EXTENSION_KEY, AccessControl, client_address, retry_after_header
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 def _authenticate_and_negotiate() -> None:
     """Runs before every endpoint (and before routing errors are reported)."""
+    if console.is_console_path(request.path):
+        return  # the console authenticates analysts itself (server.console)
     ctx = server_context()
     access: AccessControl = current_app.extensions[ACCESS_EXTENSION_KEY]
     address = client_address(
@@ -88,5 +91,6 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
     app.before_request(_authenticate_and_negotiate)
     for blueprint in (server_info.blueprint, collections.blueprint, objects.blueprint):
         app.register_blueprint(blueprint)
+    console.init_app(app)
     register_error_handlers(app)
     return app
