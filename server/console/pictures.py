@@ -107,25 +107,33 @@ class GraphLayout:
     edges: list[Edge]
 
 
-def graph_layout(nodes: dict[str, dict[str, Any]], edges, width: int = 1300) -> GraphLayout:
+def graph_layout(
+    nodes: dict[str, dict[str, Any]], edges, rows_per_column: int = 22, column_width: int = 235
+) -> GraphLayout:
     """Columns left to right: labs, the campaign, what it uses and what indicates it,
-    observables; nodes spread down each column in name order."""
-    columns: dict[int, list[dict[str, Any]]] = {0: [], 1: [], 2: [], 3: []}
+    observables; a group taller than ``rows_per_column`` wraps into further columns, so the
+    picture stays about one screen high."""
+    groups: dict[int, list[dict[str, Any]]] = {0: [], 1: [], 2: [], 3: []}
     for node in nodes.values():
-        columns[_COLUMNS.get(node["type"], 3)].append(node)
-    rows = max((len(c) for c in columns.values()), default=1)
+        groups[_COLUMNS.get(node["type"], 3)].append(node)
+    columns: list[list[dict[str, Any]]] = []
+    for group in groups.values():
+        group.sort(key=lambda n: (n["type"], n["name"]))
+        for start in range(0, len(group), rows_per_column):
+            columns.append(group[start : start + rows_per_column])
     step = 26
-    height = max(200, rows * step + 40)
+    rows = max((len(c) for c in columns), default=1)
+    height = max(160, rows * step + 30)
+    width = max(600, len(columns) * column_width + 20)
     positions: dict[str, tuple[float, float]] = {}
     placed = []
-    for col, members in columns.items():
-        members.sort(key=lambda n: (n["type"], n["name"]))
-        x = 90 + col * (width - 180) / 3
+    for index, members in enumerate(columns):
+        x = 20 + index * column_width
         offset = (height - len(members) * step) / 2
         for i, node in enumerate(members):
             y = offset + i * step + step / 2
             positions[node["id"]] = (x, y)
-            label = node["name"] if len(node["name"]) <= 34 else node["name"][:33] + "\u2026"
+            label = node["name"] if len(node["name"]) <= 28 else node["name"][:27] + "\u2026"
             placed.append(
                 Node(
                     node["id"],

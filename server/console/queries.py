@@ -263,6 +263,20 @@ def names_of(
     return found
 
 
+def producer_names(
+    store: Store, collection_ids: Sequence[str], producers: Sequence[str]
+) -> dict[str, str]:
+    """identity id -> a name: the identity object's in these collections, else the name of
+    the partner registered with that identity (a lab that never published its identity)."""
+    names = {k: v.name for k, v in names_of(store, collection_ids, producers).items()}
+    missing = set(producers) - set(names)
+    if missing:
+        for partner in store.list_partners():
+            if partner.identity_ref in missing:
+                names[partner.identity_ref] = partner.name
+    return names
+
+
 def incoming(store: Store, collection_id: str, stix_id: str, limit: int = 200) -> list[Any]:
     """(source id, property) of the objects in the collection that reference ``stix_id``."""
     with read_transaction(console_engine(store)) as connection:
@@ -372,12 +386,13 @@ def campaign_graph(store: Store, collection_ids: Sequence[str], campaign_id: str
     picture.edges = {e for e in picture.edges if e[0] in picture.nodes and e[1] in picture.nodes}
     producers = {n["producer"] for n in picture.nodes.values() if n["producer"]}
     labs = names_of(store, collection_ids, list(producers))
+    lab_names = producer_names(store, collection_ids, list(producers))
     for producer in sorted(producers):
         row = labs.get(producer)
         picture.nodes[producer] = {
             "id": producer,
             "type": "identity",
-            "name": row.name if row else producer,
+            "name": lab_names.get(producer, producer),
             "producer": "",
             "collection_id": row.collection_id if row else "",
         }

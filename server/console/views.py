@@ -99,7 +99,7 @@ def _security_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"  # Origin is then sent on our POSTs
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if request.endpoint != "console.static":
         response.headers["Cache-Control"] = "no-store"
@@ -259,7 +259,7 @@ def overview() -> str:
     collections = readable_collections()
     ids = [c.id for c in collections]
     summary = queries.overview(store, collections)
-    producer_names = queries.names_of(store, ids, [p for p, _ in summary.by_producer])
+    producer_names = queries.producer_names(store, ids, [p for p, _ in summary.by_producer])
     partners = queries.readers_of(store, ids)
     activity = last_activity(store, partners)
     health = []
@@ -271,7 +271,7 @@ def overview() -> str:
         "overview.html",
         collections=collections,
         summary=summary,
-        producer_names={k: v.name for k, v in producer_names.items()},
+        producer_names=producer_names,
         plot=activity_plot(summary.activity),
         health=health,
     )
@@ -339,7 +339,7 @@ def search() -> str:
     page = queries.search(store, collections, flt, cursor)
     ids = [c.id for c in collections]
     summary = queries.overview(store, collections, days=1)
-    producers = queries.names_of(store, ids, [p for p, _ in summary.by_producer])
+    producers = queries.producer_names(store, ids, [p for p, _ in summary.by_producer])
     query_args = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return _render(
         "search.html",
@@ -349,10 +349,8 @@ def search() -> str:
         args=request.args,
         page=page,
         types=[t for t, _ in summary.by_type],
-        producers=[
-            (p, producers[p].name if p in producers else p) for p, _ in summary.by_producer if p
-        ],
-        producer_names={k: v.name for k, v in producers.items()},
+        producers=[(p, producers.get(p, p)) for p, _ in summary.by_producer if p],
+        producer_names=producers,
         next_url=url_for("console.search", cursor=page.next_cursor, **query_args)
         if page.next_cursor
         else None,
@@ -435,9 +433,19 @@ def object_page(collection_ref: str, stix_id: str) -> str:
         }
         (feedback if kind in ("sighting", "opinion", "note") else incoming).append(entry)
     feedback_bodies = queries.latest_bodies(store, collection.id, [f["id"] for f in feedback[:50]])
+    creator = latest.get("created_by_ref")
+    labs = queries.producer_names(
+        store,
+        ids,
+        [
+            c
+            for c in [creator, *(b.get("created_by_ref") for b in feedback_bodies.values())]
+            if isinstance(c, str)
+        ],
+    )
     for entry in feedback:
         entry["obj"] = feedback_bodies.get(entry["id"], {})
-    creator = latest.get("created_by_ref")
+        entry["by"] = labs.get(entry["obj"].get("created_by_ref"), "")
     from server.taxii.stix_checks import tlp_of
 
     tlp = tlp_of(latest)

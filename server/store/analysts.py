@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -203,9 +203,13 @@ def log_in(
 ) -> LoginOutcome:
     """Check the password and open a session; failures count against the same per-partner
     and per-address limits as TAXII logins (``Store.record_login_failure``)."""
-    blocked = store.login_blocked_until(partner_id, address, limits)
-    if blocked:
-        return LoginOutcome(blocked_until_us=blocked)
+    # As for API keys (server.store.rate_limits.check_login): a blocked address is refused
+    # outright; a blocked partner id still admits a right password, so a stranger who knows
+    # the partner id cannot lock its analysts out, and its wrong passwords are not counted.
+    address_block = store.login_blocked_until(partner_id, address, replace(limits, per_partner=0))
+    if address_block:
+        return LoginOutcome(blocked_until_us=address_block)
+    partner_block = store.login_blocked_until(partner_id, address, replace(limits, per_address=0))
     row = None
     if (
         _ANALYST_NAME.fullmatch(name or "")
@@ -219,14 +223,14 @@ def log_in(
                 .join(partners, partners.c.id == analysts.c.partner_id)
                 .where(analysts.c.partner_id == partner_id, analysts.c.name == name)
             ).first()
-    matches = _verify(
-        row.password_hash if row is not None else _DUMMY_HASH, password[:MAX_PASSWORD_CHARS]
-    )
+    stored_hash = row.password_hash if row is not None else _DUMMY_HASH
+    matches = _verify(stored_hash, password[:MAX_PASSWORD_CHARS])
     if row is None or not matches or not row.active or not row.p:
+        if partner_block:
+            return LoginOutcome(blocked_until_us=partner_block)
         if store.record_login_failure(partner_id, address, limits) > 0:
-            return LoginOutcome(
-                blocked_until_us=store.login_blocked_until(partner_id, address, limits)
-            )
+            blocked = store.login_blocked_until(partner_id, address, limits)
+            return LoginOutcome(blocked_until_us=blocked)
         return LoginOutcome()
     token = secrets.token_urlsafe(32)
     now = now_us()
