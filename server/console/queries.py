@@ -34,7 +34,7 @@ STIX_ID = re.compile(
 )
 PAGE_SIZE = 25
 EXPORT_LIMIT = 20_000
-_GRAPH_NODES = 120
+_GRAPH_NODES = 90
 
 
 @dataclass(frozen=True)
@@ -311,8 +311,10 @@ def outgoing_many(
 
 
 def incoming_many(
-    store: Store, collection_ids: Sequence[str], target_ids: Sequence[str]
+    store: Store, collection_ids: Sequence[str], target_ids: Sequence[str], limit: int = 400
 ) -> list[Any]:
+    """Edges pointing at these ids, at most ``limit`` per collection (the campaign page draws
+    a bounded picture; a campaign with thousands of records shows the first ones)."""
     wanted = sorted(set(target_ids))
     if not wanted:
         return []
@@ -330,7 +332,7 @@ def incoming_many(
                     console_edges.c.collection_id == collection_id,
                     AnyOf(console_edges.c.target_id, wanted),
                 )
-                .limit(2000)
+                .limit(limit)
             ).all()
     return rows
 
@@ -410,7 +412,7 @@ def shared_observables(store, collection_ids, picture: GraphPicture, labs: dict)
         n for n in picture.nodes.values() if not n["producer"] and n["type"] != "identity"
     ]
     obs_ids = [n["id"] for n in observables if "--" in n["id"]]
-    pointing = incoming_many(store, collection_ids, obs_ids)
+    pointing = incoming_many(store, collection_ids, obs_ids, limit=600)
     rel_ids = [r.source_id for r in pointing if r.source_id.startswith("relationship--")]
     rel_sources = {
         r.source_id: r.target_id
