@@ -8,8 +8,9 @@ store's own publish path (``Store.add_objects``, as a POST would). The console
 index is then brought up to date (its time is printed: that is the one-off
 cost after a bulk load). Each page is then requested ``--repeat`` times
 through the Flask app in this process (no network), logged in as an analyst,
-and the median wall time is printed: that is the server's time per page,
-queries and template rendering included.
+in rounds that alternate between the sizes (the machine's load hits all sizes
+alike), and the median wall time is printed: that is the server's time per
+page, queries and template rendering included.
 
     python3 bench/console_pages.py --sizes 10000 100000 --backends sqlite postgres
 """
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -134,7 +136,8 @@ def _pages(versioned: str) -> dict[str, str]:
     }
 
 
-def _measure(store: Store, url: str, versioned: str, repeat: int) -> dict[str, float]:
+def _client(store: Store, url: str, versioned: str):
+    """A logged-in test client of the app over ``store`` and the pages to time."""
     name = f"bench-{uuid.uuid4().hex[:8]}"
     password = add_analyst(store, "lab-a", name)
     app = create_app(ServerConfig(database_url=url, cursor_secret="bench-console-pages"), store)
@@ -156,17 +159,17 @@ def _measure(store: Store, url: str, versioned: str, repeat: int) -> dict[str, f
             break
         deep = found[1].replace("&amp;", "&")
     pages["search, 40 pages deep"] = deep
-    medians = {}
     for label, path in pages.items():
-        assert client.get(path).status_code == 200, (label, path)
-        times = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            response = client.get(path)
-            times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
-        medians[label] = statistics.median(times)
-    return medians
+        assert client.get(path).status_code == 200, (label, path)  # warm up
+    return client, pages
+
+
+def _time(client, path: str) -> float:
+    started = time.perf_counter()
+    response = client.get(path)
+    elapsed = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200
+    return elapsed
 
 
 def main() -> None:
@@ -175,31 +178,32 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--repeat", type=int, default=25)
     args = parser.parse_args()
-    results: dict[tuple[str, int], dict[str, float]] = {}
     for backend in args.backends:
-        for size in args.sizes:
-            print(f"{backend}, {size:,} versions:", flush=True)
-            with (
-                tempfile.TemporaryDirectory() as directory,
-                database(backend, Path(directory)) as url,
-            ):
+        with tempfile.TemporaryDirectory() as directory, ExitStack() as stack:
+            clients = {}
+            for size in args.sizes:
+                print(f"{backend}, {size:,} versions:", flush=True)
+                where = Path(directory) / str(size)
+                where.mkdir()
+                url = stack.enter_context(database(backend, where))
                 store, versioned = _load(url, size)
-                try:
-                    results[(backend, size)] = _measure(store, url, versioned, args.repeat)
-                finally:
-                    store.close()
-            for label, median in results[(backend, size)].items():
-                print(f"  {label:<24} {median:7.1f} ms", flush=True)
-    print("\nmedian server time per page (ms)")
-    for backend in args.backends:
-        labels = list(results[(backend, args.sizes[0])])
-        header = " | ".join(f"{size:,}" for size in args.sizes)
-        print(f"{backend}: page | {header} | largest / smallest")
-        for label in labels:
-            values = [results[(backend, size)][label] for size in args.sizes]
-            ratio = values[-1] / values[0]
-            cells = " | ".join(f"{v:.1f}" for v in values)
-            print(f"  {label} | {cells} | {ratio:.2f}x")
+                stack.callback(store.close)
+                clients[size] = _client(store, url, versioned)
+            # Rounds alternate between the sizes, so a busy moment of the machine
+            # lands on every size alike instead of on whichever ran then.
+            times: dict[tuple[int, str], list[float]] = {}
+            for _round in range(args.repeat):
+                for size, (client, pages) in clients.items():
+                    for label, path in pages.items():
+                        times.setdefault((size, label), []).append(_time(client, path))
+            labels = list(clients[args.sizes[0]][1])
+            header = " | ".join(f"{size:,}" for size in args.sizes)
+            print(f"\n{backend}: median server time per page (ms)")
+            print(f"page | {header} | largest / smallest")
+            for label in labels:
+                values = [statistics.median(times[(size, label)]) for size in args.sizes]
+                cells = " | ".join(f"{v:.1f}" for v in values)
+                print(f"{label} | {cells} | {values[-1] / values[0]:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -57,11 +57,11 @@ class Plot:
 
 
 def activity_plot(activity: list[tuple[int, int]], width: int = 760, height: int = 200) -> Plot:
-    """Bars of versions added per day, from the first to the last day with any (at most 90)."""
+    """Bars of versions added per day up to the last day with any: 14 to 90 days."""
     if not activity:
         return Plot(width, height, [], [], 0)
     first, last = activity[0][0], activity[-1][0]
-    first = max(first, last - 89)
+    first = min(max(first, last - 89), last - 13)  # two weeks at least, so one day is a bar
     days = last - first + 1
     counts = dict(activity)
     peak = max(counts.get(day, 0) for day in range(first, last + 1)) or 1

@@ -199,6 +199,8 @@ def console(directory: Path, backend: str, **settings: object) -> Iterator[Conso
             f"/exchange/collections/{SHARED.id}/objects/", [_sighting()]
         )
         assert response.json()["failure_count"] == 0, response.text
+        poll = running.client(LAB_B["id"]).get(f"/exchange/collections/{SHARED.id}/objects/")
+        assert poll.status_code == 200  # lab B polls: feed health shows it
         passwords = {
             (LAB_B["id"], "alice"): add_analyst(running.config_path, LAB_B["id"], "alice"),
             ("lab-c", "carol"): add_analyst(running.config_path, "lab-c", "carol"),

@@ -64,6 +64,9 @@ def test_an_analyst_session_end_to_end(tmp_path: Path, backend: str) -> None:
         assert page.locator("svg.plot rect").count() >= 1
         health = page.inner_text("#health")
         assert "lab-a" in health and "lab-b" in health and "lab-c" not in health
+        # Lab A published over HTTP in the fixture: feed health saw it.
+        lab_a_row = page.locator("#health tbody tr", has_text="lab-a").locator("td")
+        assert lab_a_row.nth(1).inner_text() != "never"
         _shot(page, "overview", shots)
 
         # Search and filter: indicators by Lab A with confidence >= 80, then page on.
