@@ -9,12 +9,14 @@ from __future__ import annotations
 import heapq
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, func, or_, select
 
 from server.store import Store
 from server.store.analysts import console_engine
@@ -25,7 +27,7 @@ from server.store.console_schema import (
     console_index,
 )
 from server.store.engine import read_transaction
-from server.store.schema import grants
+from server.store.schema import grants, partners
 from server.store.sql_helpers import AnyOf
 from server.store.types import CollectionInfo, ObjectQuery
 
@@ -35,6 +37,35 @@ STIX_ID = re.compile(
 PAGE_SIZE = 25
 EXPORT_LIMIT = 20_000
 _GRAPH_NODES = 90
+
+
+_SNAPSHOT: ContextVar[Connection | None] = ContextVar("console_snapshot", default=None)
+
+
+@contextmanager
+def one_snapshot(store: Store) -> Iterator[None]:
+    """Run every query of this module inside one read transaction (one connection, one
+    snapshot): a page that asks twenty small questions pays for one transaction, which on
+    PostgreSQL is most of the cost of each."""
+    if _SNAPSHOT.get() is not None:
+        yield
+        return
+    with read_transaction(console_engine(store)) as connection:
+        token = _SNAPSHOT.set(connection)
+        try:
+            yield
+        finally:
+            _SNAPSHOT.reset(token)
+
+
+@contextmanager
+def _reading(store: Store) -> Iterator[Connection]:
+    current = _SNAPSHOT.get()
+    if current is not None:
+        yield current
+        return
+    with read_transaction(console_engine(store)) as connection:
+        yield connection
 
 
 @dataclass(frozen=True)
@@ -153,7 +184,7 @@ def search(
     """One page, newest first: one index range read per collection, merged."""
     chosen = [c for c in collections if not flt.collection or c.id == flt.collection]
     found = []
-    with read_transaction(console_engine(store)) as connection:
+    with _reading(store) as connection:
         for collection in chosen:
             statement = (
                 select(*_columns())
@@ -211,7 +242,7 @@ def overview(store: Store, collections: Sequence[CollectionInfo], days: int = 90
     per_collection: dict[str, int] = defaultdict(int)
     activity: dict[int, int] = defaultdict(int)
     if ids:
-        with read_transaction(console_engine(store)) as connection:
+        with _reading(store) as connection:
             for row in connection.execute(
                 select(console_counts).where(console_counts.c.collection_id.in_(ids))
             ):
@@ -250,7 +281,7 @@ def names_of(
     if not wanted or not collection_ids:
         return {}
     found: dict[str, Any] = {}
-    with read_transaction(console_engine(store)) as connection:
+    with _reading(store) as connection:
         for start in range(0, len(wanted), 500):
             rows = connection.execute(
                 select(*_columns()).where(
@@ -269,17 +300,21 @@ def producer_names(
     """identity id -> a name: the identity object's in these collections, else the name of
     the partner registered with that identity (a lab that never published its identity)."""
     names = {k: v.name for k, v in names_of(store, collection_ids, producers).items()}
-    missing = set(producers) - set(names)
+    missing = sorted(set(producers) - set(names))
     if missing:
-        for partner in store.list_partners():
-            if partner.identity_ref in missing:
-                names[partner.identity_ref] = partner.name
+        with _reading(store) as connection:
+            for row in connection.execute(
+                select(partners.c.identity_ref, partners.c.name).where(
+                    partners.c.identity_ref.in_(missing)
+                )
+            ):
+                names[row.identity_ref] = row.name
     return names
 
 
 def incoming(store: Store, collection_id: str, stix_id: str, limit: int = 200) -> list[Any]:
     """(source id, property) of the objects in the collection that reference ``stix_id``."""
-    with read_transaction(console_engine(store)) as connection:
+    with _reading(store) as connection:
         return connection.execute(
             select(console_edges.c.source_id, console_edges.c.prop)
             .where(
@@ -296,7 +331,7 @@ def outgoing_many(
     wanted = sorted(set(source_ids))
     if not wanted:
         return []
-    with read_transaction(console_engine(store)) as connection:
+    with _reading(store) as connection:
         return connection.execute(
             select(
                 console_edges.c.collection_id,
@@ -319,7 +354,7 @@ def incoming_many(
     if not wanted:
         return []
     rows: list[Any] = []
-    with read_transaction(console_engine(store)) as connection:
+    with _reading(store) as connection:
         for collection_id in collection_ids:
             rows += connection.execute(
                 select(
@@ -451,7 +486,7 @@ def readers_of(store: Store, collection_ids: Sequence[str]) -> list[str]:
     """Partners holding any grant on these collections (the feed-health table's rows)."""
     if not collection_ids:
         return []
-    with read_transaction(console_engine(store)) as connection:
+    with _reading(store) as connection:
         return sorted(
             {
                 row.partner_id
