@@ -65,8 +65,21 @@ PAYLOADS = [
 ]
 HOSTILE_INDICATOR = "indicator--0d15ea5e-0000-4bad-8bad-000000000001"
 HOSTILE_CAMPAIGN = "campaign--0d15ea5e-0000-4bad-8bad-000000000002"
-VERSIONED_INDICATOR = "indicator--941c955d-3c66-5cdb-ae75-a263bafd0601"
-SAMPLE_CAMPAIGN = "campaign--a0e256db-2d81-5a08-b632-1f6c00fb227b"
+
+
+def sample_objects() -> list[dict]:
+    import orjson
+
+    return orjson.loads(SAMPLE_BUNDLE.read_bytes())["objects"]
+
+
+# Found by content, not by id: the sample's ids follow the mappings' id scheme.
+SAMPLE_CAMPAIGN = next(o["id"] for o in sample_objects() if o["type"] == "campaign")
+VERSIONED_INDICATOR = next(
+    o["id"]
+    for o in sample_objects()
+    if o["type"] == "indicator" and o.get("name") == "AS64510 EXAMPLE-HOSTING-EU"
+)
 
 
 @dataclass
@@ -133,10 +146,7 @@ def hostile_objects() -> list[dict]:
 
 
 def _sample_version_2() -> dict:
-    import orjson
-
-    bundle = orjson.loads(SAMPLE_BUNDLE.read_bytes())
-    original = next(o for o in bundle["objects"] if o["id"] == VERSIONED_INDICATOR)
+    original = next(o for o in sample_objects() if o["id"] == VERSIONED_INDICATOR)
     return {**original, "modified": "2026-05-02T10:00:00.000Z", "confidence": 95}
 
 

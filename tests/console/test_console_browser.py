@@ -27,6 +27,7 @@ from tests.console.harness import (
     VERSIONED_INDICATOR,
     browser,
     console,
+    sample_objects,
 )
 
 pytestmark = pytest.mark.timeout(600)
@@ -106,9 +107,11 @@ def test_an_analyst_session_end_to_end(tmp_path: Path, backend: str) -> None:
         assert "AS64510 EXAMPLE-HOSTING-EU" in page.inner_text("#object-title")
         assert page.locator("#object-title .tlp").count() == 1
         versions = page.inner_text("#versions")
-        assert "2026-04-28T09:00:00.000Z" in versions and "2026-05-02T10:00:00.000Z" in versions
+        original = next(o for o in sample_objects() if o["id"] == VERSIONED_INDICATOR)
+        assert original["modified"] in versions and "2026-05-02T10:00:00.000Z" in versions
         changes = page.locator("#versions table.changes").inner_text()
-        assert "confidence" in changes and "85" in changes and "95" in changes
+        assert "confidence" in changes and str(original["confidence"]) in changes
+        assert "95" in changes
         assert "indicates" in page.inner_text("#refs-in")
         assert "seen 42 times" in page.inner_text("#feedback")
         _shot(page, "object", shots)
@@ -138,7 +141,15 @@ def test_an_analyst_session_end_to_end(tmp_path: Path, backend: str) -> None:
         assert bundle["type"] == "bundle"
         exported = {o["id"]: o for o in bundle["objects"]}
         indicators = [o for o in exported.values() if o["type"] == "indicator"]
-        assert len(indicators) == 51  # the sample's; the hostile one has no confidence
+        expected = [
+            o
+            for o in sample_objects()
+            if o["type"] == "indicator"
+            and o.get("created_by_ref") == LAB_A["identity_ref"]
+            and o.get("confidence", -1) >= 50
+            and not o.get("revoked")
+        ]
+        assert len(indicators) == len(expected)  # the hostile one has no confidence
         assert exported[VERSIONED_INDICATOR]["confidence"] == 95  # latest version
         assert LAB_A["identity_ref"] in exported  # the creator travels with its objects
         report = validate_bundle(bundle)
