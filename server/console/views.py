@@ -38,7 +38,7 @@ from server.console.index import catch_up_all, references
 from server.console.pictures import activity_plot, graph_layout
 from server.ratelimit import ACCESS_EXTENSION_KEY, AccessControl, client_address, retry_after_header
 from server.store import analysts
-from server.store.timestamps import format_timestamp_us, now_us, parse_stix_timestamp
+from server.store.timestamps import format_timestamp_us, now_us, version_key
 from server.store.types import CollectionInfo, ObjectQuery, Tlp
 from server.taxii.access import require_read, visible_api_root_names, visible_collection
 from server.taxii.context import server_context
@@ -400,15 +400,15 @@ def _versions(collection: CollectionInfo, stix_id: str) -> list[dict[str, Any]]:
     versions = [v for v in versions if isinstance(v["obj"], dict)]
     if not versions:
         raise TaxiiError(404, "no such object")
-    versions.sort(key=lambda v: (_version_us(v["version"]), v["added"]))
+    versions.sort(key=lambda v: (_version_order(v["version"]), v["added"]))
     return versions
 
 
-def _version_us(version: str) -> int:
+def _version_order(version: str) -> str:
     try:
-        return parse_stix_timestamp(version)
+        return version_key(version)
     except ValueError:
-        return 0
+        return ""
 
 
 @blueprint.route("/object/<collection_ref>/<stix_id>", methods=["GET"])
