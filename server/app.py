@@ -16,6 +16,7 @@ import secrets
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from server import console
 from server.auth import authenticate
 from server.config import ServerConfig
 from server.ratelimit import ACCESS_EXTENSION_KEY, AccessControl, client_address, retry_after_header
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 def _authenticate_and_negotiate() -> None:
     """Runs before every endpoint (and before routing errors are reported)."""
+    if console.is_console_path(request.path):
+        return  # the console authenticates analysts itself (server.console)
     ctx = server_context()
     access: AccessControl = current_app.extensions[ACCESS_EXTENSION_KEY]
     address = client_address(
@@ -115,5 +118,6 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
     app.after_request(_audit_refused_write)
     for blueprint in (server_info.blueprint, collections.blueprint, objects.blueprint):
         app.register_blueprint(blueprint)
+    console.init_app(app)
     register_error_handlers(app)
     return app

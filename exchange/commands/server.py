@@ -265,6 +265,50 @@ def revoke_command(config_path: Path | None, partner_id: str) -> None:
     _say(f"partner {partner_id} revoked; `rotate-key {partner_id} --reactivate` lets it back in")
 
 
+@server.command("add-analyst")
+@_config_option
+@click.argument("partner_id")
+@click.argument("name")
+def add_analyst_command(config_path: Path | None, partner_id: str, name: str) -> None:
+    """Add an analyst (a console login) under a partner and print the password once.
+
+    The analyst sees in the console at /console/ exactly what the partner's API key sees.
+    """
+    from server.store.analysts import add_analyst
+
+    with _open_store(_config(config_path)) as store:
+        password = add_analyst(store, partner_id, name, actor=_actor())
+    _say(f"analyst {name} of {partner_id} added; the password follows (shown once, stored hashed):")
+    click.echo(password)
+
+
+@server.command("rotate-analyst")
+@_config_option
+@click.argument("partner_id")
+@click.argument("name")
+def rotate_analyst_command(config_path: Path | None, partner_id: str, name: str) -> None:
+    """Give an analyst a new password (ends its sessions, lifts a revocation) and print it."""
+    from server.store.analysts import rotate_password
+
+    with _open_store(_config(config_path)) as store:
+        password = rotate_password(store, partner_id, name, actor=_actor())
+    _say(f"new password for analyst {name} of {partner_id} follows (open sessions ended):")
+    click.echo(password)
+
+
+@server.command("revoke-analyst")
+@_config_option
+@click.argument("partner_id")
+@click.argument("name")
+def revoke_analyst_command(config_path: Path | None, partner_id: str, name: str) -> None:
+    """Stop an analyst logging in; its open console sessions end at once."""
+    from server.store.analysts import revoke_analyst
+
+    with _open_store(_config(config_path)) as store:
+        revoke_analyst(store, partner_id, name, actor=_actor())
+    _say(f"analyst {name} of {partner_id} revoked; `rotate-analyst` lets it back in")
+
+
 @server.command("add-collection")
 @_config_option
 @_api_root_option
@@ -470,9 +514,24 @@ def demo_command(host: str, port: int, workers: int, setup_only: bool) -> None:
     if lab_configs:
         last = lab_configs[-1]
         click.echo(f"  dx poll --config {last} --once && dx act --config {last}")
+    _print_demo_console(config, base, list(setup.api_keys)[-1])
     if setup_only:
         return
     serve(config)
+
+
+def _print_demo_console(config: ServerConfig, base: str, partner_id: str) -> None:
+    """The console's address and the sample analyst's login (server.console.demo)."""
+    from server.console.demo import demo_analyst
+    from server.demo import DEMO_DIR
+
+    with _open_store(config) as store:
+        analyst = demo_analyst(store, partner_id, DEMO_DIR)
+    click.echo(f"\nAnalyst console: {base}/console/")
+    click.echo(
+        f"  log in as partner {analyst.partner_id}, analyst {analyst.name}, "
+        f"password {analyst.password}"
+    )
 
 
 # -- data safety: integrity check, backups, audit log ------------------------------------

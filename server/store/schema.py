@@ -184,3 +184,6 @@ login_failures = Table(
     Column("failures", Integer, nullable=False),
     Column("blocked_until_us", BigInteger, nullable=False),
 )
+
+# The analyst console's tables live in their own module, on this same metadata.
+from server.store import console_schema as _console_schema  # noqa: E402, F401

@@ -26,6 +26,16 @@ EXPECTED_TABLES = {
     "settings",
     "statuses",
 }
+# The analyst console's tables (server/store/console_schema.py).
+EXPECTED_TABLES |= {
+    "analysts",
+    "console_activity",
+    "console_counts",
+    "console_edges",
+    "console_index",
+    "console_sessions",
+    "partner_activity",
+}
 
 
 def _tables(store: Store) -> set[str]:
