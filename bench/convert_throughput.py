@@ -51,10 +51,10 @@ from exchange.atomic import write_chunks_atomically
 from exchange.commands.convert import convert_files
 from exchange.privacy import ConsortiumKey, fingerprint_prompts
 from exchange.readers import LAYOUTS, read_records
-from exchange.validate import validate_bundle, validator_options
 from mappings.convert import bundle_json, records_to_bundle
 from mappings.producer import Producer
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
+from mappings.validation import validate_bundle, validator_options
 
 TARGET_PER_SECOND = 20_000
 KEY = ConsortiumKey("bench-key", hashlib.sha256(b"bench key").digest())

@@ -19,10 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exchange.feed.export import export_from_store
-from exchange.feed.export_filters import ExportFilter
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
-from exchange.validate import validate_bundle
+from mappings.export_filters import ExportFilter
+from mappings.validation import validate_bundle
 from tests.feed.harness import build_exchange, run_dx
 from tests.feed.stix_factory import many_indicators, write_bundle
 

@@ -30,9 +30,9 @@ from exchange.match import AccountIndex, RangeIndex, build_prompt_index, match_p
 from exchange.privacy import load_key, pseudonymise
 from exchange.publish import load_batch
 from exchange.readers import read_records
-from exchange.validate import validate_bundle
 from mappings.convert import records_to_objects
 from mappings.producer import Producer
+from mappings.validation import validate_bundle
 from tests.lab.harness import DEMO_KEY, SAMPLES, build_exchange
 from tests.lab.records import ranges, write_jsonl
 

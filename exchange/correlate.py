@@ -38,7 +38,6 @@ from itertools import combinations
 from typing import Any
 
 from exchange.feed.export import ServerSource
-from exchange.feed.timestamps import object_version
 from mappings import patterns
 from mappings.names import (
     ACCOUNT_CLUSTER_TYPE,
@@ -47,7 +46,7 @@ from mappings.names import (
     PROMPT_FINGERPRINT_TYPE,
 )
 from mappings.producer import Producer
-from mappings.timestamps import stix_timestamp
+from mappings.timestamps import object_version, stix_timestamp
 from mappings.timestamps import stix_timestamp_key as timestamp_key
 from mappings.well_known import (
     FIXED_OBJECT_TIME,

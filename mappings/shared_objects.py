@@ -33,7 +33,7 @@ and the order cannot matter. What is sensitive is never the bare value but a
 lab's *statement* about it (its cluster, indicator or relationship naming
 it), and those keep the lab's own marking. Readers give an SCO the least
 restrictive marking among the objects that reference it
-(``exchange.feed.export_filters``), because each of them discloses it at its
+(``mappings.export_filters``), because each of them discloses it at its
 own level.
 """
 

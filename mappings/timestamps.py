@@ -137,3 +137,12 @@ def stix_timestamp(value: datetime) -> str:
     # isoformat is C code and much faster than strftime; drop its "+00:00" for "Z".
     precision = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
     return value.isoformat(timespec=precision)[:-6] + "Z"
+
+
+def object_version(obj: dict) -> str | None:
+    """The TAXII version of an object: ``modified``, else ``created``, else None."""
+    for name in ("modified", "created"):
+        value = obj.get(name)
+        if isinstance(value, str):
+            return value
+    return None

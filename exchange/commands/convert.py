@@ -22,10 +22,10 @@ from exchange.id_secret import build_producer
 from exchange.lab_config import load_producer_settings
 from exchange.readers import FORMAT_NAMES, MODEL_BY_KIND, LocatedRecord, iter_detections
 from exchange.readers.shared_networks import find_shared_overlaps, load_shared_networks
-from exchange.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler
 from mappings.canonical_bundle import CanonicalBundle, CanonicalBundleBuilder
 from mappings.convert import MappingError, collector_paused
 from mappings.producer import Producer
+from mappings.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler
 
 SHARED_NETWORKS_ENV = "DX_SHARED_NETWORKS"
 ID_SECRET_FILE_ENV = "DX_ID_SECRET_FILE"
@@ -146,7 +146,7 @@ def _validate(
         return
     # Imported here: loading the validator takes about a second, which every other
     # dx command (and --help) would pay at start-up.
-    from exchange.validate import validate_bundle, validate_sample
+    from mappings.validation import validate_bundle, validate_sample
 
     whole = validation == "full" or (
         validation == "auto" and bundle.object_count <= FULL_VALIDATION_LIMIT

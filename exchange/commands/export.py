@@ -26,19 +26,18 @@ from exchange.commands.failures import DxCommand, command_errors, fail
 from exchange.commands.params import TIME
 from exchange.feed.client import TaxiiSession
 from exchange.feed.export import (
-    ExportResult,
     ServerSource,
     export_from_server,
     export_from_store,
     server_identities,
     store_identities,
-    withhold_invalid,
 )
-from exchange.feed.export_filters import ExportFilter, parse_tlp, resolve_producers
 from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
 from mappings.convert import bundle_json
+from mappings.export_bundle import ExportResult, withhold_invalid
+from mappings.export_filters import ExportFilter, parse_tlp, resolve_producers
 from mappings.timestamps import stix_timestamp
 from mappings.well_known import WELL_KNOWN_OBJECTS
 
@@ -205,7 +204,7 @@ def export(
                     source, export_filter, all_versions=all_versions, follow_refs=follow_refs
                 )
         # Imported here: loading the validator takes about a second at start-up.
-        from exchange.validate import validate_bundle
+        from mappings.validation import validate_bundle
 
         def errors_of(bundle: dict) -> list[str]:
             return validate_bundle(bundle).errors

@@ -28,162 +28,17 @@ that fail validation on their own out of the bundle and says which.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from exchange.feed.client import TaxiiSession
-from exchange.feed.export_filters import ExportFilter
 from exchange.feed.store import FeedStore
-from exchange.feed.timestamps import object_version
-from mappings.timestamps import stix_timestamp_key as timestamp_key
-from mappings.well_known import WELL_KNOWN_OBJECTS
+from mappings.export_bundle import ExportResult, build_bundle, version_key
+from mappings.export_filters import ExportFilter
 
-EXPORT_NAMESPACE = uuid.UUID("0b7f5a1e-5d3c-4f62-9a8e-3c1d2e4f6a70")
-# Meta references form short chains (object -> extension definition -> identity).
-_MAX_META_DEPTH = 6
 # Ids per match[id] request: keeps the URL far below common request-line limits.
 _IDS_PER_REQUEST = 40
 _SERVER_PAGE = 1000
-
-Lookup = Callable[[set[str]], dict[str, dict[str, Any]]]
-
-
-@dataclass
-class ExportResult:
-    bundle: dict[str, Any]
-    selected: int = 0
-    referenced: int = 0
-    withheld: list[str] = field(default_factory=list)
-    unresolved: list[str] = field(default_factory=list)
-    invalid: list[InvalidObject] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class InvalidObject:
-    """An object left out of an export because it fails validation on its own."""
-
-    stix_id: str
-    version: str
-    error: str
-
-
-Validate = Callable[[dict[str, Any]], list[str]]
-"""A bundle's validation errors (``exchange.validate.validate_bundle(...).errors``)."""
-
-
-def withhold_invalid(result: ExportResult, validate: Validate) -> list[str]:
-    """Take the objects that fail validation out of ``result.bundle``; the remaining errors.
-
-    The whole bundle is validated first (the usual, fast case: no error).
-    Otherwise each object is validated alone in a bundle of its own, and
-    those with errors are withheld (``result.invalid``, first error each);
-    the rest is validated again and its errors returned, so a problem of the
-    bundle itself (not of one object) still stops the export.
-    """
-    errors = validate(result.bundle)
-    if not errors:
-        return []
-    kept: list[dict[str, Any]] = []
-    for obj in result.bundle["objects"]:
-        alone = validate({"type": "bundle", "id": result.bundle["id"], "objects": [obj]})
-        if alone:
-            version = object_version(obj) or ""
-            result.invalid.append(InvalidObject(str(obj.get("id")), version, alone[0]))
-        else:
-            kept.append(obj)
-    if not result.invalid:
-        return errors
-    result.bundle = {"type": "bundle", "id": _bundle_id(kept), "objects": kept}
-    return validate(result.bundle)
-
-
-def _version_key(obj: Mapping[str, Any]) -> str:
-    version = object_version(dict(obj))
-    try:
-        return timestamp_key(version) if version else ""
-    except ValueError:
-        return ""
-
-
-def meta_refs(obj: Mapping[str, Any]) -> set[str]:
-    """Identities, marking definitions and extension definitions an object depends on."""
-    refs: set[str] = set()
-    creator = obj.get("created_by_ref")
-    if isinstance(creator, str):
-        refs.add(creator)
-    markings = obj.get("object_marking_refs")
-    if isinstance(markings, list):
-        refs.update(ref for ref in markings if isinstance(ref, str))
-    extensions = obj.get("extensions")
-    if isinstance(extensions, Mapping):
-        refs.update(key for key in extensions if key.startswith("extension-definition--"))
-    return refs
-
-
-def direct_refs(obj: Mapping[str, Any]) -> set[str]:
-    """Every other top-level ``*_ref``/``*_refs`` value (the objects this one is about)."""
-    refs: set[str] = set()
-    for name, value in obj.items():
-        if name in ("created_by_ref", "object_marking_refs"):
-            continue
-        if name.endswith("_ref") and isinstance(value, str):
-            refs.add(value)
-        elif name.endswith("_refs") and isinstance(value, list):
-            refs.update(ref for ref in value if isinstance(ref, str))
-    return refs
-
-
-def _bundle_id(objects: Sequence[Mapping[str, Any]]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(f"{obj['id']} {_version_key(obj)}" for obj in objects):
-        digest.update(key.encode() + b"\n")
-    return f"bundle--{uuid.uuid5(EXPORT_NAMESPACE, digest.hexdigest())}"
-
-
-def build_bundle(
-    selected: Iterable[dict[str, Any]],
-    lookup: Lookup,
-    export_filter: ExportFilter,
-    *,
-    follow_refs: bool = True,
-) -> ExportResult:
-    """The bundle of ``selected`` plus the references they need (see the module doc)."""
-    chosen: dict[tuple[str, str], dict[str, Any]] = {}
-    for obj in selected:
-        chosen[(obj["id"], _version_key(obj))] = obj
-    result = ExportResult(bundle={}, selected=len(chosen))
-    present = {object_id for object_id, _ in chosen}
-    pending: set[str] = set()
-    for obj in chosen.values():
-        pending |= meta_refs(obj) | (direct_refs(obj) if follow_refs else set())
-    withheld: set[str] = set()
-    unresolved: set[str] = set()
-    for _depth in range(_MAX_META_DEPTH):
-        pending -= present | withheld | unresolved
-        if not pending:
-            break
-        found = lookup(set(pending))
-        next_pending: set[str] = set()
-        for object_id in sorted(pending):
-            obj = found.get(object_id) or WELL_KNOWN_OBJECTS.get(object_id)
-            if obj is None:
-                unresolved.add(object_id)
-            elif not export_filter.allows_reference(obj):
-                withheld.add(object_id)
-            else:
-                chosen[(object_id, _version_key(obj))] = dict(obj)
-                present.add(object_id)
-                result.referenced += 1
-                next_pending |= meta_refs(obj)
-        pending = next_pending
-    objects = list(chosen.values())
-    result.bundle = {"type": "bundle", "id": _bundle_id(objects), "objects": objects}
-    result.withheld = sorted(withheld)
-    result.unresolved = sorted(unresolved)
-    return result
 
 
 # -- from the local store ------------------------------------------------------
@@ -230,7 +85,7 @@ def _latest_only(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     for obj in objects:
         current = latest.get(obj["id"])
-        if current is None or _version_key(obj) > _version_key(current):
+        if current is None or version_key(obj) > version_key(current):
             latest[obj["id"]] = obj
     return [latest[object_id] for object_id in sorted(latest)]
 
@@ -291,7 +146,7 @@ def export_from_server(
         candidates = [obj for obj in candidates if obj["id"] not in revoked]
     selected = [obj for obj in candidates if export_filter.selects(obj)]
     if all_versions:
-        selected = list({(o["id"], _version_key(o)): o for o in selected}.values())
+        selected = list({(o["id"], version_key(o)): o for o in selected}.values())
     return build_bundle(selected, source.latest_by_id, export_filter, follow_refs=follow_refs)
 
 

@@ -33,8 +33,8 @@ from exchange.feed.client import TaxiiSession
 from exchange.feed.errors import BadServerResponse
 from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore, ReceivedVersion
-from exchange.feed.timestamps import object_version
 from exchange.match.index import sync_prompt_index
+from mappings.timestamps import object_version
 from mappings.timestamps import stix_timestamp_key as timestamp_key
 
 DEFAULT_PAGE_SIZE = 1000

@@ -14,12 +14,3 @@ from mappings.timestamps import stix_timestamp
 def format_timestamp(moment: datetime) -> str:
     """A STIX timestamp with millisecond precision, the form most tools emit."""
     return stix_timestamp(moment.replace(microsecond=moment.microsecond // 1000 * 1000))
-
-
-def object_version(obj: dict) -> str | None:
-    """The TAXII version of an object: ``modified``, else ``created``, else None."""
-    for name in ("modified", "created"):
-        value = obj.get(name)
-        if isinstance(value, str):
-            return value
-    return None

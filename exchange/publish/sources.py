@@ -70,7 +70,7 @@ def _stix_objects(path: Path) -> list[dict[str, Any]] | None:
 
 def _validated(objects: list[dict[str, Any]], where: str, max_errors: int) -> None:
     # Imported here: loading the validator takes about a second at start-up.
-    from exchange.validate import validate_bundle
+    from mappings.validation import validate_bundle
 
     report = validate_bundle({"type": "bundle", "id": _ANY_BUNDLE_ID, "objects": objects})
     if not report.ok:

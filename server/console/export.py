@@ -1,14 +1,14 @@
 """The console's export: the current filter as a validated STIX bundle download.
 
 The bundle is assembled, serialised and validated by exactly the code of
-``dx export``: ``exchange.feed.export.build_bundle`` (the selected objects
+``dx export``: ``mappings.export_bundle.build_bundle`` (the selected objects
 plus the identities, markings, extension definitions and directly referenced
-objects they need, within the TLP cap and the revocation rule),
-``mappings.convert.bundle_json`` and ``exchange.validate.validate_bundle``
-with the project's validator settings. This is the one place the server
-imports from ``exchange``: an export that differed between the console and
-the command line would be two answers to one question. The import is lazy,
-so a server that never exports never loads it.
+objects they need, within the TLP cap and the revocation rule of
+``mappings.export_filters``), ``mappings.convert.bundle_json`` and
+``mappings.validation.validate_bundle`` with the project's validator
+settings: an export that differed between the console and the command line
+would be two answers to one question. All of it lives in ``mappings``, so
+the server needs nothing of the lab-side package.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mappings.convert import bundle_json
+from mappings.export_bundle import build_bundle
+from mappings.export_filters import ExportFilter
+from mappings.validation import validate_bundle
 from server.console import queries
 from server.store import Store
 from server.store.types import CollectionInfo
@@ -41,10 +44,6 @@ def export_bundle(
     flt: queries.SearchFilter,
     tlp_names: Mapping[int, str],
 ) -> ExportOutcome:
-    from exchange.feed.export import build_bundle
-    from exchange.feed.export_filters import ExportFilter
-    from exchange.validate import validate_bundle
-
     rows, truncated = queries.export_selection(store, collections, flt)
     by_collection: dict[str, list[str]] = {}
     for row in rows:

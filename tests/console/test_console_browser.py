@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.validate import validate_bundle
+from mappings.validation import validate_bundle
 from tests.console.conftest import BACKENDS
 from tests.console.harness import (
     HOSTILE_CAMPAIGN,

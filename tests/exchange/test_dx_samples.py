@@ -19,8 +19,8 @@ import stix2
 
 import mappings  # noqa: F401  (registers the project's STIX classes)
 from exchange.readers import read_records
-from exchange.validate import validate_bundle
 from mappings.convert import objects_to_records
+from mappings.validation import validate_bundle
 from tests.exchange.helpers import SAMPLES, run_dx
 
 LAB_A = SAMPLES / "lab-a"

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from exchange.cli import main
 from exchange.readers import read_records
-from exchange.validate import validate_bundle, validate_sample
-from exchange.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler, sample_objects
 from mappings.convert import records_to_bundle
 from mappings.producer import Producer
+from mappings.validation import validate_bundle, validate_sample
+from mappings.validation_scope import FULL_VALIDATION_LIMIT, ShapeSampler, sample_objects
 from tests.exchange.helpers import ip_range, valid_batch, write_jsonl
 
 PRODUCER = ["--producer-key", "lab-test.example", "--producer-name", "Lab Test", "--legacy-ids"]

@@ -26,7 +26,6 @@ from taxii2client.v21 import Collection
 from exchange.commands.act import act as act_command
 from exchange.feed.atomic import CURRENT_LINK, GENERATION_PREFIX, LOCK_NAME
 from exchange.feed.store import FeedStore, ReceivedVersion
-from exchange.feed.timestamps import object_version
 from exchange.lab_config import load_lab_config
 from mappings.convert import records_to_bundle
 from mappings.names import EXT_IP_RANGE_INDICATOR
@@ -36,6 +35,7 @@ from mappings.record_objects import (
     range_indicator_id,
 )
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
+from mappings.timestamps import object_version
 from mappings.vocab import to_stix_term
 from mappings.well_known import WELL_KNOWN_OBJECTS
 from tests.feed.harness import LAB_A, REPO, Exchange, run_dx

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from taxii2client.v21 import Collection
 
 from exchange.commands.export import export as export_command
-from exchange.feed.export_filters import tlp_level
-from exchange.validate import validate_bundle
 from mappings.convert import records_to_bundle
+from mappings.export_filters import tlp_level
 from mappings.producer import Producer
 from mappings.record_objects import cluster_object_id
+from mappings.validation import validate_bundle
 from mappings.well_known import TLP_CREATOR_ID, TLP_ORDER, WELL_KNOWN_OBJECTS
 from tests.feed.harness import LAB_A, LAB_B, REPO, Exchange, run_dx
 from tests.feed.records_factory import NOW, cluster, fingerprint, ip_range, stix_time

@@ -18,8 +18,8 @@ import uuid
 from pathlib import Path
 
 from exchange.readers import read_records
-from exchange.validate import validate_bundle
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
+from mappings.validation import validate_bundle
 from tests.lab.harness import SAMPLES, Exchange
 
 LAB_A_RECORDS = SAMPLES / "lab-a" / "detections.jsonl"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from exchange.correlate import correlate, correlation_bundle
-from exchange.validate import validate_bundle
 from mappings.convert import records_to_objects
 from mappings.records import MemberHash
+from mappings.validation import validate_bundle
 from tests.mappings import stix_factories as factories
 
 HASH = factories.keyed_hash("someone@example.com")

@@ -14,7 +14,6 @@ import mappings  # noqa: F401  (registers the exchange's STIX classes)
 from exchange.errors import InputErrors
 from exchange.feed.store import FeedStore
 from exchange.feedback import feedback_on_own_objects, read_matches, sightings_from_matches
-from exchange.validate import validate_bundle
 from mappings.feedback import (
     OPINIONS,
     feedback_objects,
@@ -23,6 +22,7 @@ from mappings.feedback import (
     sighting_object,
 )
 from mappings.producer import Producer
+from mappings.validation import validate_bundle
 from tests.lab.harness import human_lines, run_dx
 from tests.lab.local_feed import fill_store, local_lab_config
 

@@ -19,9 +19,9 @@ import stix2
 import mappings  # noqa: F401  (registers the custom classes)
 from exchange.id_secret import load_id_secret
 from exchange.readers import read_records
-from exchange.validate import validate_bundle
 from mappings.convert import bundle_json, objects_to_records, records_to_bundle
 from mappings.producer import Producer
+from mappings.validation import validate_bundle
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 CASES = {

@@ -14,7 +14,6 @@ from stix2validator.v21 import shoulds
 
 import mappings
 import tests.mappings.stix_factories as factories
-from exchange.validate import DISABLED_CHECKS, validate_bundle, validator_options
 from mappings.convert import bundle_json, records_to_bundle
 from mappings.names import (
     EXT_ACCOUNT_CLUSTER,
@@ -25,6 +24,7 @@ from mappings.names import (
     EXT_TLP2,
     PROJECT_EXTENSIONS,
 )
+from mappings.validation import DISABLED_CHECKS, validate_bundle, validator_options
 from mappings.well_known import TLP_MARKING_IDS, WELL_KNOWN_OBJECTS
 
 REPO = Path(__file__).resolve().parents[2]

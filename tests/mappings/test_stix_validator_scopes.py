@@ -11,7 +11,9 @@ import pytest
 from stix2validator import validate_instance
 
 import tests.mappings.stix_factories as factories
-from exchange.validate import (
+from mappings.convert import records_to_bundle
+from mappings.names import EXT_ACCOUNT_CLUSTER
+from mappings.validation import (
     FULL_VALIDATION_LIMIT,
     SAMPLE_PER_SHAPE,
     object_shape,
@@ -19,8 +21,6 @@ from exchange.validate import (
     validate_bundle,
     validator_options,
 )
-from mappings.convert import records_to_bundle
-from mappings.names import EXT_ACCOUNT_CLUSTER
 
 
 @pytest.fixture(scope="module")

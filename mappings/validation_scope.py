@@ -1,6 +1,6 @@
 """Which objects of a bundle stix2-validator checks: all, or a sample of every shape.
 
-Kept apart from ``exchange.validate`` because it needs no validator: importing
+Kept apart from ``mappings.validation`` because it needs no validator: importing
 jsonschema and stix2-validator costs about a second, which every ``dx``
 command would otherwise pay at start-up just to show ``--validate``'s help
 or to sample a bundle while it is built.
@@ -145,7 +145,7 @@ _ABSENT: Final = object()
 
 def is_plain_object(obj: Any) -> bool:
     """A plain STIX 2.1 object, which the exchange's compiled-schema validation handles
-    (``exchange.validate``); anything else goes to stix2-validator's own pipeline."""
+    (``mappings.validation``); anything else goes to stix2-validator's own pipeline."""
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
         return False
     if not isinstance(obj.get("type"), str) or obj["type"] == "observed-data":

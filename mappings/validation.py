@@ -47,7 +47,8 @@ from stix2validator.errors import (
     pretty_error,
 )
 
-from exchange.validation_scope import (
+from mappings import schemas_dir
+from mappings.validation_scope import (
     FULL_VALIDATION_LIMIT,
     SAMPLE_PER_SHAPE,
     ShapeSampler,
@@ -56,7 +57,6 @@ from exchange.validation_scope import (
     object_shape,
     sample_objects,
 )
-from mappings import schemas_dir
 from mappings.validation_settings import DISABLED_CHECKS, RESTORED_CHECKS, STIX_VERSION
 
 __all__ = [

@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from exchange.feed.timestamps import object_version
-from mappings.timestamps import parse_stix_timestamp
+from mappings.timestamps import object_version, parse_stix_timestamp
 from mappings.well_known import TLP_LEVEL_BY_MARKING, TLP_ORDER
 
 # The TLP 1.0 marking definitions predefined by STIX 2.1 (WHITE is TLP 2.0 CLEAR).
