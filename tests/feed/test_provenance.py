@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -28,9 +29,10 @@ from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
 from mappings.convert import records_to_bundle
 from mappings.record_objects import range_indicator_id
+from mappings.timestamps import parse_stix_timestamp
 from mappings.well_known import WELL_KNOWN_OBJECTS
 from tests.feed.harness import LAB_A, LAB_B_IDENTITY, Exchange, build_exchange, run_dx
-from tests.feed.records_factory import NOW, ip_range, stix_time
+from tests.feed.records_factory import ip_range, stix_time
 from tests.server.harness import database
 
 CIDR = "198.51.100.0/24"
@@ -61,12 +63,34 @@ def post(exchange: Exchange, collection_id: str, partner: str, objects: list[dic
     assert status.failure_count == 0, status.failures
 
 
-def poisoned_copy(original: dict, minutes_later: int) -> dict:
+def poisoned_copy(original: dict, seconds_later: int) -> dict:
+    """Lab B's revoked copy of ``original``, a little later (the server refuses future times)."""
     copy = dict(original)
-    copy["modified"] = stix_time(NOW.replace(year=NOW.year + 1, minute=minutes_later))
+    copy["modified"] = stix_time(
+        parse_stix_timestamp(original["modified"]) + timedelta(seconds=seconds_later)
+    )
     copy["revoked"] = True
     copy["created_by_ref"] = LAB_B_IDENTITY
     return copy
+
+
+def served_without_owner_check(exchange: Exchange, collection_id: str, obj: dict) -> None:
+    """Make the server serve ``obj`` in ``collection_id`` whoever owns its id.
+
+    This exchange refuses another lab's version of an owned id on POST, so the copy
+    is written as an older or compromised server would serve it: through the
+    administrator's medallion import, which stores versions without a publisher.
+    The lab side must hold whatever the server lets through.
+    """
+    document = {
+        "exchange": {
+            "information": {"title": "exchange"},
+            "collections": [{"id": collection_id, "title": "open exchange", "objects": [obj]}],
+        }
+    }
+    data_file = exchange.directory / f"copy-{obj['modified'].replace(':', '')}.json"
+    data_file.write_bytes(orjson.dumps(document))
+    exchange.admin_batch(["import-medallion", str(data_file)])
 
 
 def events(stderr: str, name: str) -> list[dict]:
@@ -119,15 +143,16 @@ def test_a_revoked_copy_from_another_collection_never_reaches_the_consumer(
     indicator_id = range_indicator_id(LAB_A, CIDR)
     original = next(obj for obj in own if obj["id"] == indicator_id)
 
-    # A collection without provenance checks, where lab B may write: any server takes
-    # B's copy there. The consumer polls it FIRST, so the copy is stored before the
-    # original arrives and must give the object back to its earliest creator.
+    # A collection without provenance checks, where lab B may write, serving B's copy
+    # (this server would refuse B's POST: see served_without_owner_check). The consumer
+    # polls it FIRST, so the copy is stored before the original arrives and must give
+    # the object back to its earliest creator.
     open_collection = exchange.add_collection("open exchange", "open-exchange")
     exchange.admin_batch(
         ["add-collection", "--id", open_collection, "--title", "open exchange", "--no-provenance"],
         ["grant", "lab-b", open_collection, "--read", "--write"],
     )
-    post(exchange, open_collection, "lab-b", [poisoned_copy(original, 1)])
+    served_without_owner_check(exchange, open_collection, poisoned_copy(original, 1))
 
     lab = exchange.lab_config("provenance-lab", collections=[open_collection, feed])
     first = run_dx("poll", "--config", str(lab))
@@ -139,7 +164,7 @@ def test_a_revoked_copy_from_another_collection_never_reaches_the_consumer(
     assert synced[feed]["refused"] == 1 and synced[open_collection]["refused"] == 0
 
     # A second copy, polled after the original is stored, is refused on arrival.
-    post(exchange, open_collection, "lab-b", [poisoned_copy(original, 2)])
+    served_without_owner_check(exchange, open_collection, poisoned_copy(original, 2))
     second = run_dx("poll", "--config", str(lab))
     assert [e["id"] for e in events(second.stderr, "refused_version")] == [indicator_id]
     assert {e["collection"]: e["refused"] for e in events(second.stderr, "synced")} == {
