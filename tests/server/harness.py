@@ -363,8 +363,3 @@ def run_cli(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.Comp
         )
     return result
 
-
-def shared_dir() -> Path:
-    """``../shared`` beside the repository, or $DX_SHARED_DIR."""
-    override = os.environ.get("DX_SHARED_DIR")
-    return Path(override) if override else REPO.parent / "shared"
