@@ -186,7 +186,9 @@ def _fingerprint(indicator: Mapping[str, Any]) -> FingerprintEntry | None:
 def _members(
     cluster: Mapping[str, Any], by_id: Mapping[str, Mapping[str, Any]], feed: CurrentFeed
 ) -> list[WatchEntry]:
-    hashing = cluster.get("hashing") if isinstance(cluster.get("hashing"), Mapping) else {}
+    hashing: Mapping[str, Any] = (
+        cluster["hashing"] if isinstance(cluster.get("hashing"), Mapping) else {}
+    )
     entries = []
     for ref in cluster.get("member_refs") or []:
         account = by_id.get(ref)

@@ -362,4 +362,3 @@ def run_cli(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.Comp
             f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
-

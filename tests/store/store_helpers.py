@@ -42,4 +42,3 @@ def make_object(
         spec_version=spec_version,
         body=json.dumps(body, separators=(",", ":")),
     )
-
