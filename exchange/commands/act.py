@@ -32,7 +32,16 @@ def _instant(value: str | None) -> datetime:
         raise  # unreachable: fail() exits
 
 
-@click.command("act")
+_EXAMPLE = """
+\b
+Examples:
+  dx act --config lab.toml
+  dx act --config lab.toml --block-actions block,rate-limit --min-confidence 60 \\
+      --out /etc/nginx/dx --at 2026-05-01T00:00:00Z
+"""
+
+
+@click.command("act", epilog=_EXAMPLE)
 @click.option(
     "--config",
     "config_path",

@@ -30,8 +30,8 @@ from taxii2client.v21 import Collection, as_pages
 
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
-from tests.feed.harness import REPO, Exchange, build_exchange
 from tests.feed.stix_factory import many_indicators, write_bundle
+from tests.support.exchange import REPO, Exchange, build_feed_exchange
 
 VERSIONS = 10_000
 SEED = 20260501
@@ -42,7 +42,7 @@ NO_PROGRESS_S = 120.0  # a run whose store does not grow for this long has hung
 
 @pytest.fixture(scope="module")
 def loaded_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    exchange = build_exchange(tmp_path_factory.mktemp("crash"))
+    exchange = build_feed_exchange(tmp_path_factory.mktemp("crash"))
     objects = many_indicators(VERSIONS, versions_every=4)
     assert len(objects) == VERSIONS
     exchange.load(write_bundle(exchange.directory / "bulk.json", objects))

@@ -13,8 +13,8 @@ from taxii2client.v21 import Collection, as_pages
 
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
-from tests.feed.harness import REPO, Exchange, run_dx
 from tests.feed.stix_factory import indicator, write_bundle
+from tests.support.exchange import REPO, Exchange, run_dx
 
 
 def server_versions(exchange: Exchange, collection_id: str) -> list[tuple[str, str, str]]:

@@ -34,7 +34,7 @@ from exchange.commands.server import server as server_group
 from server.store import Store
 from server.store.backup import detect_format
 from server.store.types import CollectionInfo
-from tests.server.harness import (
+from tests.support.server import (
     REPO,
     Client,
     PartnerSpec,

@@ -25,7 +25,7 @@ import pytest
 from server.store import Store
 from server.store.types import CollectionInfo
 from tests.reliability.load_run import LoadPlan, LoadReport, run_load
-from tests.server.harness import PartnerSpec, ServerProcess, database, seed, write_config
+from tests.support.server import PartnerSpec, ServerProcess, database, seed, write_config
 
 
 @contextmanager

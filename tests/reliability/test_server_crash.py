@@ -45,8 +45,8 @@ from taxii2client.v21 import Collection, Status, as_pages
 from exchange.commands.server import server as server_group
 from server.store import Store
 from server.store.types import CollectionInfo, IncomingObject
-from tests.server.conftest import BACKENDS
-from tests.server.harness import (
+from tests.support.server import (
+    BACKENDS,
     REPO,
     PartnerSpec,
     ServerProcess,

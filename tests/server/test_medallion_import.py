@@ -14,8 +14,7 @@ from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from server.store import Store
 from server.store.timestamps import parse_stix_timestamp, version_key
-from tests.server.conftest import BACKENDS
-from tests.server.harness import REPO, ServerProcess, database, run_cli, write_config
+from tests.support.server import BACKENDS, REPO, ServerProcess, database, run_cli, write_config
 
 DATA_FILE = REPO / "tests" / "data" / "medallion-export.json"
 READER = "migrated-lab"
