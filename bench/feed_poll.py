@@ -23,8 +23,8 @@ from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
 from mappings.export_filters import ExportFilter
 from mappings.validation import validate_bundle
-from tests.feed.harness import build_exchange, run_dx
 from tests.feed.stix_factory import many_indicators, write_bundle
+from tests.support.exchange import build_feed_exchange, run_dx
 
 
 def timed(label: str, *args: str, objects: int | None = None) -> float:
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=10_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        exchange = build_exchange(Path(directory))
+        exchange = build_feed_exchange(Path(directory))
         objects = many_indicators(args.objects, versions_every=4)
         exchange.load(write_bundle(Path(directory) / "bulk.json", objects))
         exchange.start()

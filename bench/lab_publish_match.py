@@ -33,8 +33,8 @@ from exchange.readers import read_records
 from mappings.convert import records_to_objects
 from mappings.producer import Producer
 from mappings.validation import validate_bundle
-from tests.lab.harness import DEMO_KEY, SAMPLES, build_exchange
 from tests.lab.records import ranges, write_jsonl
+from tests.support.exchange import DEMO_KEY, SAMPLES, build_exchange
 
 LAB_A = Producer("lab-a.example", "Lab A")
 

@@ -30,7 +30,7 @@ from server.store import Store
 from server.store.rate_limits import LoginLimits
 from tests.reliability.load_run import LoadPlan, run_load
 from tests.reliability.test_load import load_server
-from tests.server.harness import database
+from tests.support.server import database
 
 IDENTITY = "identity--28d44c39-6065-5dc2-a4a8-28d2ba077bde"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from server.store.types import CollectionInfo
-from tests.server.harness import PartnerSpec, indicator, served
+from tests.support.server import PartnerSpec, indicator, served
 
 IDENTITY = "identity--8f6b6a4e-3c1f-4d1e-9a53-5b1c9e0d2a11"
 

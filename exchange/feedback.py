@@ -244,7 +244,7 @@ def feedback_on_own_objects(store: FeedStore, own_identity: str) -> list[Feedbac
             if target is None or target.created_by_ref != own_identity:
                 continue
             name = target.obj.get("name")
-            common = {
+            common: dict[str, Any] = {
                 "object_id": ref,
                 "object_name": name if isinstance(name, str) else None,
                 "feedback": item.obj_type,

@@ -164,16 +164,16 @@ def build_bundle(
         found = lookup(set(pending))
         next_pending: set[str] = set()
         for object_id in sorted(pending):
-            obj = found.get(object_id) or WELL_KNOWN_OBJECTS.get(object_id)
-            if obj is None:
+            referenced = found.get(object_id) or WELL_KNOWN_OBJECTS.get(object_id)
+            if referenced is None:
                 unresolved.add(object_id)
-            elif not export_filter.allows_reference(obj):
+            elif not export_filter.allows_reference(referenced):
                 withheld.add(object_id)
             else:
-                chosen[(object_id, version_key(obj))] = dict(obj)
+                chosen[(object_id, version_key(referenced))] = dict(referenced)
                 present.add(object_id)
                 result.referenced += 1
-                next_pending |= meta_refs(obj)
+                next_pending |= meta_refs(referenced)
         pending = next_pending
     objects = list(chosen.values())
     result.bundle = {"type": "bundle", "id": _bundle_id(objects), "objects": objects}

@@ -106,7 +106,7 @@ class ShapeSampler:
             extension_key = repr(extensions)
         kind, pattern, relationship = get("type"), get("pattern_type"), get("relationship_type")
         revoked, version = get("revoked", _ABSENT), get("spec_version", _ABSENT)
-        raw = (
+        raw: Any = (  # a tuple, or None when it cannot be a dict key
             extension_key,
             type(get("id")),
             kind,

@@ -146,7 +146,7 @@ def _load_sample_bundle(store: Store, config: ServerConfig, bundle: Path) -> lis
     batches: dict[str, list[object]] = {}
     for obj in objects:
         creator = obj.get("created_by_ref") if isinstance(obj, dict) else None
-        partner_id = by_identity.get(creator, SAMPLE_PARTNERS[0]["id"])
+        partner_id = by_identity.get(creator or "", SAMPLE_PARTNERS[0]["id"])
         batches.setdefault(partner_id, []).append(obj)
     target = store.get_collection(config.default_api_root, DEMO_COLLECTIONS[0].id)
     assert target is not None

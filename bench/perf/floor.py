@@ -43,7 +43,7 @@ from server.store.timestamps import format_timestamp_us
 from server.store.types import CollectionInfo, ObjectQuery
 from server.taxii.creators import refuse_foreign_versions
 from server.taxii.stix_checks import check_objects
-from tests.server.harness import PartnerSpec, database, seed
+from tests.support.server import PartnerSpec, database, seed
 
 API_ROOT = "exchange"
 PARTNER = "lab"

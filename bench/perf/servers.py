@@ -26,7 +26,7 @@ import requests
 from bench.perf.client import TAXII, TaxiiClient
 from bench.perf.feed import BENCH_IDENTITY
 from server.store.types import CollectionInfo
-from tests.server.harness import PartnerSpec, free_port, served
+from tests.support.server import PartnerSpec, free_port, served
 
 API_ROOT = "exchange"
 PARTNER = "bench-lab"

@@ -22,7 +22,16 @@ from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
 
 
-@click.command("act", cls=DxCommand)
+_EXAMPLE = """
+\b
+Examples:
+  dx act --config lab.toml
+  dx act --config lab.toml --block-actions block,rate-limit --min-confidence 60 \\
+      --out /etc/nginx/dx --at 2026-05-01T00:00:00Z
+"""
+
+
+@click.command("act", cls=DxCommand, epilog=_EXAMPLE)
 @click.option(
     "--config",
     "config_path",

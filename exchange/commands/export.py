@@ -89,7 +89,16 @@ def _with_producers(
     return replace(export_filter, producers=ids)
 
 
-@click.command("export", cls=DxCommand)
+_EXAMPLE = """
+\b
+Examples:
+  dx export --from-store lab.toml --type indicator --max-tlp amber -o indicators.json
+  dx export --from-server lab.toml --collection indicators --since 2026-04-01T00:00:00Z \\
+      --producer "Lab A" --all-versions -o lab-a-april.json
+"""
+
+
+@click.command("export", cls=DxCommand, epilog=_EXAMPLE)
 @click.option(
     "--from-store",
     "store_config",

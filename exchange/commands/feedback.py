@@ -98,7 +98,10 @@ def _publishing_options(function: Any) -> Any:
 
 
 def _print_bundle(objects: list[dict[str, Any]]) -> None:
-    bundle = {"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000"}
+    bundle: dict[str, Any] = {
+        "type": "bundle",
+        "id": "bundle--00000000-0000-4000-8000-000000000000",
+    }
     bundle["objects"] = objects
     option = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
     click.echo(orjson.dumps(bundle, option=option).decode(), nl=False)

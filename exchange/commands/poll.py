@@ -45,7 +45,15 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-@click.command("poll", cls=DxCommand)
+_EXAMPLE = """
+\b
+Examples:
+  dx poll --config lab.toml --once                  # from cron
+  dx poll --config lab.toml --follow --interval 300 --collection indicators
+"""
+
+
+@click.command("poll", cls=DxCommand, epilog=_EXAMPLE)
 @click.option(
     "--config",
     "config_path",

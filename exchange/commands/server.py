@@ -139,6 +139,15 @@ def server() -> None:
       dx server add-collection --title "Indicators" --alias indicators
       dx server grant lab-b indicators --read --write
       dx server serve            # http://127.0.0.1:8470/taxii2/
+      dx server rotate-key lab-b
+      dx server revoke lab-b
+      dx server import-medallion medallion-data.json
+      dx server load bundle.json --collection indicators --as lab-a
+      dx server check
+      dx server backup backups/exchange.bak
+      dx server restore backups/exchange.bak --config new-server.toml
+      dx server audit --since 7d
+      dx server demo             # sample partners and data, ready to poll
     """
 
 

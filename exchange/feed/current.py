@@ -225,7 +225,9 @@ def _members(
     feed: CurrentFeed,
     indicators: Mapping[tuple[str, str], str] | None = None,
 ) -> list[WatchEntry]:
-    hashing = cluster.get("hashing") if isinstance(cluster.get("hashing"), Mapping) else {}
+    hashing: Mapping[str, Any] = (
+        cluster["hashing"] if isinstance(cluster.get("hashing"), Mapping) else {}
+    )
     entries = []
     for ref in cluster.get("member_refs") or []:
         account = by_id.get(ref)

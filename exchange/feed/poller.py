@@ -78,7 +78,7 @@ def _pair_with_manifest(
             raise BadServerResponse(f"{what}: the server sent an object without an id")
         if not isinstance(entry, dict) or entry.get("id") != obj["id"]:
             raise _PageShifted
-        version, date_added = entry.get("version"), entry.get("date_added")
+        version, date_added = str(entry.get("version")), str(entry.get("date_added"))
         try:
             version_key = timestamp_key(version)
             timestamp_key(date_added)

@@ -69,9 +69,7 @@ def matches(candidate: Fingerprint, reference: Fingerprint) -> bool:
     if rule["metric"] == "equal":
         return candidate.value == reference.value
     if rule["metric"] == "jaccard":
-        return (
-            estimated_jaccard(candidate.minhash_signature, reference.minhash_signature)
-            >= rule["threshold"]
-        )
+        similarity = estimated_jaccard(candidate.minhash_signature, reference.minhash_signature)
+        return similarity >= float(rule["threshold"])
     distance = hamming_distance(candidate.simhash_value, reference.simhash_value)
-    return distance <= rule["threshold"]
+    return distance <= float(rule["threshold"])

@@ -35,7 +35,7 @@ HASH_ALGORITHM = "hmac-sha256"
 
 
 class IdentifierKind(StrEnum):
-    """The identifier kinds of design.md section 3; the values are the wire strings."""
+    """The identifier kinds a keyed hash may be of (docs/privacy.md); values are wire strings."""
 
     EMAIL = "email"
     PHONE = "phone"

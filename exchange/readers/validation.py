@@ -10,6 +10,7 @@ dropped, and the two messages users hit most get plainer words.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -70,7 +71,7 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     plain = _PLAIN_MESSAGES.get(error["type"])
     if plain is not None:
         return plain
@@ -81,7 +82,7 @@ def _message(error: dict[str, Any]) -> str:
     return message
 
 
-def _location(error: dict[str, Any]) -> tuple[int | str, ...]:
+def _location(error: Mapping[str, Any]) -> tuple[int | str, ...]:
     """The error's field location, made to point at a field when pydantic stops short.
 
     A model-level check ("last_seen is before first_seen") is reported by
@@ -117,7 +118,7 @@ def _is_schema_tag(part: int | str) -> bool:
     return part in _SCHEMA_TAGS or "[" in part or bool(_SCHEMA_TAG_PREFIX.match(part))
 
 
-def translate(error: dict[str, Any], raw: RawRecord) -> InputError:
+def translate(error: Mapping[str, Any], raw: RawRecord) -> InputError:
     """One pydantic error dict as an InputError at the record's line."""
     return InputError(raw.file, raw.line, field_path(_location(error)) or None, _message(error))
 

@@ -194,9 +194,9 @@ def _check_date_added(connection: Connection, report: IntegrityReport) -> None:
         .order_by(objects.c.collection_id, objects.c.seq)
     )
     out_of_order: list[str] = []
-    previous: tuple[str, int] | None = None
+    previous: tuple[str, int] = ("", 0)  # no collection id is empty
     for row in rows:
-        same_collection = previous is not None and previous[0] == row.collection_id
+        same_collection = previous[0] == row.collection_id
         if same_collection and row.date_added_us <= previous[1]:
             out_of_order.append(
                 f"{row.collection_id} seq {row.seq} ({row.stix_id}): date_added "

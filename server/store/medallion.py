@@ -178,7 +178,7 @@ def _plan_collection(raw: Any, api_root: str, where: str, now_us: int) -> Collec
         for position, obj in enumerate(stix_objects)
     ]
     # Stored in date_added order so that seq order agrees with it.
-    versions.sort(key=lambda version: version.date_added_us)
+    versions.sort(key=lambda version: version.date_added_us or 0)  # always set here
     return CollectionPlan(info=info, versions=versions)
 
 

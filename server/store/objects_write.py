@@ -214,6 +214,7 @@ def _insert_rows(connection: Connection, rows: list[tuple]) -> None:
         connection.exec_driver_sql(_SQLITE_INSERT, rows)
         return
     driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None  # an open transaction holds a live connection
     dbapi = connection.dialect.loaded_dbapi
     try:
         with driver_connection.cursor() as cursor, cursor.copy(_COPY_STATEMENT) as copy:

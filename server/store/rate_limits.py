@@ -180,7 +180,7 @@ def _increment(connection: Connection, key: str, limit: int, window_us: int, now
         failures=1,
         blocked_until_us=now_us + window_us if limit <= 1 else 0,
     )
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[table.c.scope_key],
         set_={
             "failures": failures,
@@ -188,7 +188,7 @@ def _increment(connection: Connection, key: str, limit: int, window_us: int, now
             "blocked_until_us": case((failures >= limit, window_start + window_us), else_=0),
         },
     ).returning(table.c.failures)
-    return int(connection.execute(statement).scalar_one())
+    return int(connection.execute(upsert).scalar_one())
 
 
 def blocked_until(connection: Connection, scope_keys: list[str], now_us: int) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from tests.feed.harness import LAB_A_IDENTITY
+from tests.support.exchange import LAB_A_IDENTITY
 
 NAMESPACE = uuid.UUID("5f1d8f3e-2a57-4d0c-9a43-2f3b0c6f8e01")
 TLP_AMBER = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"

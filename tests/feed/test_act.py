@@ -38,8 +38,8 @@ from mappings.records import AccountCluster, IpRange, PromptFingerprint
 from mappings.timestamps import object_version
 from mappings.vocab import to_stix_term
 from mappings.well_known import WELL_KNOWN_OBJECTS
-from tests.feed.harness import LAB_A, REPO, Exchange, run_dx
 from tests.feed.records_factory import NOW, cluster, fingerprint, ip_range, stix_time
+from tests.support.exchange import LAB_A, REPO, Exchange, run_dx
 
 
 def publish_records(exchange: Exchange, records: list, collection_id: str) -> None:

@@ -13,8 +13,8 @@ from exchange.feed.artifacts import render_nftables, write_artifacts
 from exchange.feed.current import current_feed
 from exchange.feed.store import FeedStore, ReceivedVersion
 from mappings.names import EXT_IP_RANGE_INDICATOR
-from tests.feed.harness import run_dx
 from tests.feed.stix_factory import indicator
+from tests.support.exchange import run_dx
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 COLLECTION = "0d7f3c2e-1111-4222-8333-444455556666"

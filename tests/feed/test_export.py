@@ -17,8 +17,8 @@ from mappings.producer import Producer
 from mappings.record_objects import cluster_object_id
 from mappings.validation import validate_bundle
 from mappings.well_known import TLP_CREATOR_ID, TLP_ORDER, WELL_KNOWN_OBJECTS
-from tests.feed.harness import LAB_A, LAB_B, REPO, Exchange, run_dx
 from tests.feed.records_factory import NOW, cluster, fingerprint, ip_range, stix_time
+from tests.support.exchange import LAB_A, LAB_B, REPO, Exchange, run_dx
 
 SAMPLES = REPO / "samples" / "bundle.json"
 
@@ -42,7 +42,7 @@ def records_objects(records: list, producer: Producer) -> list[dict]:
 def feed(exchange: Exchange) -> dict:
     """A collection with two producers, three TLP levels, an update and a revocation."""
     collection_id = exchange.add_collection("export feed", "export-feed")
-    exchange.admin_batch(["grant", "lab-b", collection_id, "--read", "--write"])
+    exchange.admin(["grant", "lab-b", collection_id, "--read", "--write"])
     earlier = NOW - timedelta(hours=6)
     lab_a_records = [
         ip_range("198.51.100.0/24", confidence=90, tlp="green", updated=earlier),

@@ -20,8 +20,9 @@ import requests
 
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
-from tests.feed.harness import Exchange, free_port, run_dx
 from tests.feed.stix_factory import indicator, write_bundle
+from tests.support.exchange import Exchange, run_dx
+from tests.support.ports import free_port
 
 FAST_RETRIES = ("--attempts", "3", "--backoff", "0.05")
 
@@ -61,13 +62,13 @@ def test_unknown_collection_name_lists_what_is_visible(exchange: Exchange) -> No
 
 
 def test_revoked_key_says_so(exchange: Exchange) -> None:
-    exchange.keys["lab-c"] = exchange.admin(
-        "add-partner", "lab-c", "--name", "Lab C", "--identity", f"identity--{uuid.uuid4()}"
+    (exchange.keys["lab-c"],) = exchange.admin(
+        ["add-partner", "lab-c", "--name", "Lab C", "--identity", f"identity--{uuid.uuid4()}"]
     )
-    exchange.admin("grant", "lab-c", exchange.collection_id, "--read")
+    exchange.admin(["grant", "lab-c", exchange.collection_id, "--read"])
     lab = exchange.lab_config("revoked", partner="lab-c")
     run_dx("poll", "--config", str(lab))
-    exchange.admin("revoke", "lab-c")
+    exchange.admin(["revoke", "lab-c"])
     code, line = failed_poll(lab)
     assert code == 1
     assert "401" in line
@@ -75,10 +76,10 @@ def test_revoked_key_says_so(exchange: Exchange) -> None:
 
 
 def test_write_only_grant_cannot_poll(exchange: Exchange) -> None:
-    exchange.keys["lab-w"] = exchange.admin(
-        "add-partner", "lab-w", "--name", "Lab W", "--identity", f"identity--{uuid.uuid4()}"
+    (exchange.keys["lab-w"],) = exchange.admin(
+        ["add-partner", "lab-w", "--name", "Lab W", "--identity", f"identity--{uuid.uuid4()}"]
     )
-    exchange.admin("grant", "lab-w", exchange.collection_id, "--write")
+    exchange.admin(["grant", "lab-w", exchange.collection_id, "--write"])
     code, line = failed_poll(exchange.lab_config("write-only", partner="lab-w"))
     assert code == 1
     assert "lab-w" in line

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.harness import Exchange, build_exchange
+from tests.support.exchange import Exchange, build_exchange
 
 
 @pytest.fixture(scope="module")

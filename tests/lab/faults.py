@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from tests.lab.harness import free_port
+from tests.support.ports import free_port
 
 Fault = Callable[[http.server.BaseHTTPRequestHandler], None]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from exchange.feed.store import FeedStore, ReceivedVersion
 from exchange.publish import serialise
-from tests.lab.harness import DEMO_KEY
+from tests.support.exchange import DEMO_KEY
 
 SCO_VERSION = "1970-01-01T00:00:00.000Z"
 

@@ -23,8 +23,8 @@ from mappings.feedback import (
 )
 from mappings.producer import Producer
 from mappings.validation import validate_bundle
-from tests.lab.harness import human_lines, run_dx
 from tests.lab.local_feed import fill_store, local_lab_config
+from tests.support.exchange import human_lines, run_dx
 
 LAB_A = Producer("lab-a.example", "Lab A")
 LAB_B = Producer("lab-b.example", "Lab B")

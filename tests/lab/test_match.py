@@ -37,8 +37,8 @@ from exchange.privacy.template_signature import ContainmentHasher, containment
 from exchange.readers import read_records
 from mappings.convert import records_to_objects
 from mappings.producer import Producer
-from tests.lab.harness import DEMO_KEY, SAMPLES, human_lines, run_dx
 from tests.lab.local_feed import fill_store, local_lab_config
+from tests.support.exchange import DEMO_KEY, SAMPLES, human_lines, run_dx
 
 LAB_A = Producer("lab-a.example", "Lab A")
 AT = datetime(2026, 4, 30, tzinfo=UTC)

@@ -23,7 +23,8 @@ from taxii2client.v21 import Collection, as_pages
 
 from exchange.publish import load_batch, serialise
 from tests.lab.faults import FaultyProxy, Stall, status_fault
-from tests.lab.harness import (
+from tests.lab.records import ranges, write_jsonl
+from tests.support.exchange import (
     FAST_RETRIES,
     PRODUCERS,
     REPO,
@@ -34,7 +35,6 @@ from tests.lab.harness import (
     human_lines,
     log_events,
 )
-from tests.lab.records import ranges, write_jsonl
 
 LAB_A_DETECTIONS = SAMPLES / "lab-a" / "detections.jsonl"
 SMALL_LIMIT = 16_384

@@ -40,7 +40,7 @@ from mappings.record_kinds import record_key
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
 from mappings.timestamps import stix_timestamp
 from mappings.vocab import to_stix_term
-from tests.lab.harness import DEMO_KEY, SAMPLES, Exchange, Lab, log_events
+from tests.support.exchange import DEMO_KEY, SAMPLES, Exchange, Lab, log_events
 
 LAB_A_DETECTIONS = SAMPLES / "lab-a" / "detections.jsonl"
 LAB_A_UPDATES = SAMPLES / "lab-a" / "updates.jsonl"

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     while not stop.exists():
         if not poller.catch_up():
             time.sleep(0.1)  # the server is restarting
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # hang guard for a busy machine
     while not poller.catch_up():
         if time.monotonic() > deadline:
             return 1

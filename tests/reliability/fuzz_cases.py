@@ -24,7 +24,7 @@ from tests.reliability.fuzz_target import (
     OWNER_OBJECTS,
     PLAYGROUND,
 )
-from tests.server.harness import TAXII, indicator
+from tests.support.server import TAXII, indicator
 
 CREDENTIALS_PLACEHOLDER = b"@fuzzer"
 UNKNOWN_STATUS = b"5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"

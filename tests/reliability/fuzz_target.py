@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import orjson
 
 from server.store.types import CollectionInfo
-from tests.server.harness import Client, PartnerSpec, Served, indicator
+from tests.support.server import Client, PartnerSpec, Served, indicator
 
 API_ROOT = "exchange"
 OWNER = "lab-owner"

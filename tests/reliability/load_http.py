@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.server.harness import TAXII, basic
+from tests.support.server import TAXII, basic
 
 
 class _SourceAddressAdapter(HTTPAdapter):

@@ -1,7 +1,8 @@
 """A sustained mixed load against a running server, and its report.
 
 ``run_load`` starts publisher, poller and exporter processes (``load_roles``)
-against one collection for ``seconds``, waits for them, then reads the whole
+against one collection for ``seconds`` (longer if the publishers have not yet
+had ``min_objects`` each acknowledged), waits for them, then reads the whole
 collection back as the server has it. ``LoadReport`` holds every request's
 kind, status and latency, the objects each side ended with, and renders the
 table that both the CI test and ``bench/load.py`` print.
@@ -28,6 +29,7 @@ class LoadPlan:
     exporters: int = 1
     max_envelope: int = 50
     think_s: float = 0.01
+    min_objects: int = 0  # per publisher: acknowledged objects the run must reach, however slow
 
     def partner_ids(self) -> list[str]:
         return (
@@ -146,6 +148,7 @@ def run_load(
                 plan.max_envelope,
                 plan.think_s,
                 seed,
+                plan.min_objects if role == "publisher" else 0,
             )
 
         publishing = [

@@ -34,7 +34,7 @@ from server.store.rate_limits import LoginLimits
 from server.store.schema import metadata
 from server.store.types import CollectionInfo
 from tests.reliability.load_http import fan_out, get, session_from, statuses
-from tests.server.harness import (
+from tests.support.server import (
     PartnerSpec,
     ServerProcess,
     assert_taxii_error,

@@ -19,8 +19,8 @@ from taxii2client.v21 import Collection
 
 from exchange.commands.server import server as server_group
 from server.store.types import CollectionInfo
-from tests.server.conftest import BACKENDS
-from tests.server.harness import (
+from tests.support.server import (
+    BACKENDS,
     Client,
     PartnerSpec,
     indicator,

@@ -50,7 +50,7 @@ from tests.reliability.fuzz_target import (
     populate,
     snapshot,
 )
-from tests.server.harness import TAXII, Served, basic, served
+from tests.support.server import TAXII, Served, basic, served
 
 SQLITE_BUDGET = int(os.environ.get("DX_FUZZ_BUDGET", "500"))
 PG_BUDGET = int(os.environ.get("DX_FUZZ_PG_BUDGET", "150"))

@@ -2,9 +2,13 @@
 
 Three publisher processes (taxii2-client, one partner each) and one
 incremental poller run against a real ``dx server serve`` (gunicorn, three
-workers), which is killed with SIGKILL (master and workers) at random
-moments, ``DX_CRASH_KILLS`` times per backend (default 20), and restarted
-each time. Then:
+workers), which is killed with SIGKILL (master and workers)
+``DX_CRASH_KILLS`` times per backend (default 20), and restarted each time.
+Kills are driven by observed progress, never by elapsed time alone: after
+each (re)start the test waits until a publisher has had a POST acknowledged
+by this server process, then waits a seeded random instant more and kills
+it, so every kill lands while publishers are posting, however slow the
+machine. Then:
 
 * every object whose status said success is served, at that version, and its
   status resource still says so;
@@ -13,7 +17,7 @@ each time. Then:
   never saw a group in part and ends with exactly what the server holds;
 * ``dx server check`` (the store's integrity check) passes.
 
-The kill moments come from ``random.Random(DX_CRASH_SEED)`` (default 6) and
+The extra instants come from ``random.Random(DX_CRASH_SEED)`` (default 6); the kills
 are printed (``pytest -s``, or on failure) and written, with the figures,
 to ``crash-report.json`` in the test's temp directory and, if
 ``DX_CRASH_REPORT_DIR`` is set, to ``crash-report-<backend>.json`` there.
@@ -41,8 +45,8 @@ from taxii2client.v21 import Collection, Status, as_pages
 from exchange.commands.server import server as server_group
 from server.store import Store
 from server.store.types import CollectionInfo, IncomingObject
-from tests.server.conftest import BACKENDS
-from tests.server.harness import (
+from tests.support.server import (
+    BACKENDS,
     REPO,
     PartnerSpec,
     ServerProcess,
@@ -55,8 +59,10 @@ from tests.server.harness import (
 
 KILLS = int(os.environ.get("DX_CRASH_KILLS", "20"))
 SEED = int(os.environ.get("DX_CRASH_SEED", "6"))
-# Server uptime before each kill: long enough for a few POSTs, short for the CI budget.
-UPTIME_S = (0.05, 0.9)
+# After a POST acknowledged by the running server, a further random instant before the kill.
+AFTER_ACK_S = (0.0, 0.6)
+# Hang guard only: publishers that get no POST through for this long have failed.
+NO_PROGRESS_S = 120.0
 COLLECTION = "6c4b5a52-0f3e-4a7c-9d1b-1f2e3d4c5b6a"
 PUBLISHERS = {
     "lab-a": "identity--0a0a0a0a-1111-4111-8111-000000000001",
@@ -101,11 +107,25 @@ def _served_versions(collection_url: str, user: str, key: str) -> dict[tuple[str
     return served
 
 
-def _wait_until_posting(
-    attempts_files: list[Path], server: ServerProcess, timeout_s: float = 90
+def _acknowledged(attempts_files: list[Path]) -> int:
+    return sum(path.read_bytes().count(b'"outcome":"ok"') for path in attempts_files)
+
+
+def _wait_for_acks(
+    attempts_files: list[Path], server: ServerProcess, at_least: int, what: str
 ) -> None:
+    """Wait until ``at_least`` POSTs in all have been acknowledged."""
+    deadline = time.monotonic() + NO_PROGRESS_S
+    while _acknowledged(attempts_files) < at_least:
+        if time.monotonic() > deadline:
+            last = {path.name: path.read_text()[-400:] for path in attempts_files}
+            raise AssertionError(f"{what}: {last}\n{server.log()}")
+        time.sleep(0.02)
+
+
+def _wait_until_posting(attempts_files: list[Path], server: ServerProcess) -> None:
     """The kills start once every publisher has had a POST acknowledged."""
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + NO_PROGRESS_S
     while not all(b'"outcome":"ok"' in path.read_bytes() for path in attempts_files):
         if time.monotonic() > deadline:
             last = {path.name: path.read_text()[-400:] for path in attempts_files}
@@ -118,15 +138,21 @@ def _kill_and_restart(
 ) -> list[dict]:
     kills = []
     for number in range(1, KILLS + 1):
-        uptime = rng.uniform(*UPTIME_S)
-        time.sleep(uptime)
+        up = time.monotonic()
+        acked = _acknowledged(attempts_files)
+        _wait_for_acks(
+            attempts_files, server, acked + 1, f"no POST acknowledged before kill {number}"
+        )
+        extra = rng.uniform(*AFTER_ACK_S)
+        time.sleep(extra)
         attempts_so_far = sum(path.read_bytes().count(b"\n") for path in attempts_files)
         server.kill()
         kills.append(
             {
                 "kill": number,
                 "at_s": round(time.monotonic() - started, 3),
-                "uptime_s": round(uptime, 3),
+                "uptime_s": round(time.monotonic() - up, 3),
+                "after_ack_s": round(extra, 3),
                 "post_attempts_before": attempts_so_far,
             }
         )
@@ -185,7 +211,9 @@ def test_sigkilled_server_loses_nothing_acknowledged_and_tears_no_post(tmp_path,
             kills = _kill_and_restart(server, rng, attempts_files, started)
             # Shown by pytest if anything below fails (and with -s always).
             print(f"{backend}: seed {SEED}, kill moments:", json.dumps(kills))
-            time.sleep(0.5)  # a last stretch of undisturbed publishing
+            # A last stretch of undisturbed publishing: a few more POSTs acknowledged.
+            acked = _acknowledged(attempts_files)
+            _wait_for_acks(attempts_files, server, acked + 3, "no POST after the last restart")
             stop_publishers.touch()
             for child in children:
                 assert child.wait(timeout=60) == 0, (tmp_path / "publisher-lab-a.log").read_text()

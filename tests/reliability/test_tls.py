@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from taxii2client.v21 import ApiRoot, Server
 
 from server.store.types import CollectionInfo
-from tests.server.harness import (
+from tests.support.server import (
     REPO,
     PartnerSpec,
     ServerProcess,

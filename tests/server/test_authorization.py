@@ -18,8 +18,14 @@ import pytest
 
 from server.store import Store
 from server.store.types import CollectionInfo, IncomingObject, Tlp
-from tests.server.conftest import BACKENDS
-from tests.server.harness import PartnerSpec, assert_taxii_error, indicator, new_id, served
+from tests.support.server import (
+    BACKENDS,
+    PartnerSpec,
+    assert_taxii_error,
+    indicator,
+    new_id,
+    served,
+)
 
 C1, C2, HIDDEN, OPEN, CLEAR_ONLY = (str(uuid.uuid4()) for _ in range(5))
 IDENTITIES = {p: f"identity--{uuid.uuid4()}" for p in ("pa", "pb", "pc", "pd", "pe")}

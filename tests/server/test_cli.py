@@ -23,7 +23,7 @@ from taxii2client.v21 import Collection
 
 from exchange.commands.server import server as server_group
 from server.config import SAMPLE_PARTNERS
-from tests.server.harness import (
+from tests.support.server import (
     TAXII,
     Client,
     ServerProcess,

@@ -17,8 +17,7 @@ import pytest
 from taxii2client.v21 import Collection
 
 from server.store.types import CollectionInfo
-from tests.server.conftest import BACKENDS
-from tests.server.harness import Client, PartnerSpec, indicator, served
+from tests.support.server import BACKENDS, Client, PartnerSpec, indicator, served
 
 COLLECTION = str(uuid.uuid4())
 PUBLISHERS = {f"pub-{n}": f"identity--{uuid.uuid4()}" for n in range(3)}

@@ -19,8 +19,8 @@ from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from server.store.timestamps import stix_timestamp_us, version_key
 from server.store.types import CollectionInfo
-from tests.server.conftest import BACKENDS
-from tests.server.harness import (
+from tests.support.server import (
+    BACKENDS,
     TAXII,
     PartnerSpec,
     Served,

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from server.store.types import CollectionInfo
-from tests.server.harness import (
+from tests.support.server import (
     REPO,
     TAXII,
     PartnerSpec,

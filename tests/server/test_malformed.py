@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from server.store.types import CollectionInfo
-from tests.server.harness import (
+from tests.support.server import (
     TAXII,
     PartnerSpec,
     Served,

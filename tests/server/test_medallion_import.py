@@ -1,8 +1,9 @@
 """Moving from medallion: import its data file with one command, serve it back.
 
-``dx server import-medallion`` loads medallion's own sample data file; listing
-it through the API (taxii2-client, every version and spec version) must give
-back the same objects, the same versions and the same date_added values.
+``dx server import-medallion`` loads a medallion data file (the project's own,
+``tests/data/medallion-export.json``); listing it through the API (taxii2-client,
+every version and spec version) must give back the same objects, the same
+versions and the same date_added values.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from server.store import Store
 from server.store.timestamps import stix_timestamp_us, version_key
-from tests.server.conftest import BACKENDS
-from tests.server.harness import ServerProcess, database, run_cli, shared_dir, write_config
+from tests.support.server import BACKENDS, REPO, ServerProcess, database, run_cli, write_config
 
-DATA_FILE = shared_dir() / "data" / "medallion_default_data.json"
+DATA_FILE = REPO / "tests" / "data" / "medallion-export.json"
 READER = "migrated-lab"
 READER_IDENTITY = "identity--0c5e4d2a-6b1f-4c8e-9d7a-3f2e1b0a9c88"
 

@@ -15,8 +15,8 @@ import pytest
 from taxii2client.v21 import Collection
 
 from server.store.types import CollectionInfo
-from tests.server.conftest import BACKENDS
-from tests.server.harness import (
+from tests.support.server import (
+    BACKENDS,
     Client,
     PartnerSpec,
     ServerProcess,

@@ -18,8 +18,14 @@ from taxii2client.v21 import Collection
 
 from server.store.timestamps import format_timestamp_us, stix_timestamp_us
 from server.store.types import CollectionInfo
-from tests.server.conftest import BACKENDS
-from tests.server.harness import PartnerSpec, Served, assert_taxii_error, indicator, served
+from tests.support.server import (
+    BACKENDS,
+    PartnerSpec,
+    Served,
+    assert_taxii_error,
+    indicator,
+    served,
+)
 
 LAB = "lab-ts"
 IDENTITY = "identity--0c0ffee0-1d3a-4b5c-8d7e-9f0a1b2c3d4e"

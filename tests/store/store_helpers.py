@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from pathlib import Path
 
 from server.store.types import IncomingObject
 
@@ -44,11 +42,3 @@ def make_object(
         spec_version=spec_version,
         body=json.dumps(body, separators=(",", ":")),
     )
-
-
-def shared_data_dir() -> Path:
-    """The shared/ directory beside the repository (DX_SHARED_DIR overrides)."""
-    override = os.environ.get("DX_SHARED_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / ".." / "shared"

@@ -1,14 +1,15 @@
-"""A real exchange and real labs for the lab-side tests.
+"""A real exchange and real labs, driven only through the ``dx`` command line.
 
-The server is configured with its own `dx server` admin commands (run in a
-subprocess) and served by gunicorn (`python -m server.wsgi`); labs run the
-`dx` commands as subprocesses with their own lab.toml, API key file, local
-store and artifacts directory, exactly as a lab's cron jobs would. Nothing
-of the server is imported.
+The server is configured with its own ``dx server`` admin commands (run in a
+subprocess, exactly as an operator would) and served by gunicorn
+(``python -m server.wsgi``); labs run the ``dx`` commands as subprocesses
+with their own lab.toml, API key file, local store and artifacts directory,
+exactly as a lab's cron jobs would. Nothing of the server is imported.
 
-Two partners, lab-a and lab-b, with the sample producers' identities, both
-allowed to read and publish in the "distillation-indicators" collection
-(a lab publishes its detections and its sightings in the same place).
+Two partners, lab-a and lab-b, with the sample producers' identities. lab-a
+reads and publishes in the exchange's collection; lab-b reads it and, unless
+``lab_b_writes=False`` (a pure consumer, as in the feed tests), publishes its
+detections and sightings there too.
 """
 
 from __future__ import annotations
@@ -16,23 +17,18 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from exchange.id_secret import load_id_secret
 from mappings.producer import Producer
+from tests.support.ports import free_port
+from tests.support.server import REPO, ServerProcess
 
-REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
 DEMO_KEY = SAMPLES / "keys" / "demo-consortium-key.json"
 
@@ -49,28 +45,29 @@ PRODUCERS = {
         ("lab-b", "lab-b.example", "Lab B"),
     )
 }
+LAB_A = PRODUCERS["lab-a"]
+LAB_B = PRODUCERS["lab-b"]
+LAB_A_IDENTITY = LAB_A.identity_id
+LAB_B_IDENTITY = LAB_B.identity_id
 COLLECTION_ALIAS = "distillation-indicators"
-START_TIMEOUT_S = 30.0
 FAST_RETRIES = ("--attempts", "3", "--backoff", "0.05")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run_dx(
-    command: str, *args: str, check: bool = True, timeout: float = 120
+    command: str,
+    *args: str,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one `dx` command module as a subprocess (``dx <command> ...`` once registered)."""
+    """Run one ``dx`` command module as a subprocess (``dx <command> ...``)."""
     completed = subprocess.run(
         [sys.executable, "-m", f"exchange.commands.{command}", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     if check and completed.returncode != 0:
         raise AssertionError(
@@ -108,6 +105,16 @@ print(json.dumps(outputs))
 """
 
 
+def _toml_line(key: str, value: Any) -> str:
+    if isinstance(value, list):
+        return f"{key} = [{', '.join(json.dumps(str(item)) for item in value)}]"
+    if isinstance(value, bool):
+        return f"{key} = {'true' if value else 'false'}"
+    if isinstance(value, int | float):
+        return f"{key} = {value}"
+    return f"{key} = {json.dumps(str(value))}"
+
+
 @dataclass
 class Exchange:
     """A configured exchange server (SQLite) and the partners' API keys."""
@@ -117,14 +124,22 @@ class Exchange:
     port: int
     collection_id: str = ""
     keys: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
+    lab_b_writes: bool = True
+    server: ServerProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def api_root_url(self) -> str:
+        return f"{self.url}/exchange/"
+
     def admin(self, *commands: list[str]) -> list[str]:
-        """Several `dx server` admin commands in one interpreter; their stdout each."""
+        """Several ``dx server`` admin commands in one interpreter; their stdout each.
+
+        One interpreter for all of them: start-up is most of their cost.
+        """
         config = ["--config", str(self.server_config)]
         calls = [[command[0], *config, *command[1:]] for command in commands]
         done = subprocess.run(
@@ -140,64 +155,74 @@ class Exchange:
 
     def add_collection(self, title: str, alias: str) -> str:
         collection_id = str(uuid.uuid4())
+        lab_b = ["--read", "--write"] if self.lab_b_writes else ["--read"]
         self.admin(
             ["add-collection", "--id", collection_id, "--title", title, "--alias", alias],
             ["grant", "lab-a", collection_id, "--read", "--write"],
-            ["grant", "lab-b", collection_id, "--read", "--write"],
+            ["grant", "lab-b", collection_id, *lab_b],
         )
         return collection_id
 
-    def start(self) -> None:
-        log = open(self.directory / "server.log", "ab")  # noqa: SIM115 - owned by the process
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.wsgi", "--config", str(self.server_config)],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    def load(self, bundle_path: Path, collection: str | None = None, partner: str = "lab-a"):
+        """``dx server load``: a bundle straight into a collection, as ``partner``."""
+        self.admin(
+            [
+                "load",
+                str(bundle_path),
+                "--collection",
+                collection or self.collection_id,
+                "--as",
+                partner,
+            ]
         )
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited at start:\n{self.server_log()}")
-            with suppress(requests.RequestException):
-                if requests.get(f"{self.url}/taxii2/", timeout=1).status_code == 401:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"server not ready in {START_TIMEOUT_S} s:\n{self.server_log()}")
+
+    def start(self) -> None:
+        self.server = ServerProcess(
+            self.server_config, self.directory / "server.log", port=self.port
+        ).start()
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
         # SIGKILL, not a graceful stop: gunicorn waits out idle keep-alive
         # connections for up to graceful_timeout (10 s), and a test server holds
         # nothing that a kill could lose (every answer was committed first).
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        if self.server is not None:
+            self.server.kill()
 
     def server_log(self) -> str:
         path = self.directory / "server.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
-    def lab(self, name: str, partner: str, **server: Any) -> Lab:
-        """A lab directory with its lab.toml, API key file, store and artifacts."""
+    def _lab_directory(self, name: str, partner: str) -> Path:
         directory = self.directory / name
         directory.mkdir(exist_ok=True)
         (directory / "api.key").write_text(self.keys[partner] + "\n", encoding="utf-8")
+        return directory
+
+    def _server_lines(self, partner: str, server: dict[str, Any]) -> list[str]:
         settings: dict[str, Any] = {
-            "api_root": f"{self.url}/exchange/",
+            "api_root": self.api_root_url,
             "partner_id": partner,
             "api_key_file": "api.key",
             "collections": [self.collection_id],
             "timeout_seconds": 10.0,
             **server,
         }
+        return ["[server]", *(_toml_line(key, value) for key, value in settings.items())]
+
+    def lab_config(self, name: str, partner: str = "lab-b", **server: Any) -> Path:
+        """A consumer's lab.toml (no [producer]) with its own store and artifacts directory."""
+        directory = self._lab_directory(name, partner)
+        lines = self._server_lines(partner, server)
+        lines += ["[local]", 'store = "feed.sqlite3"', 'artifacts = "artifacts"']
+        path = directory / "lab.toml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def lab(self, name: str, partner: str, **server: Any) -> Lab:
+        """A producing lab: lab.toml with [producer] and the consortium key, store, artifacts."""
+        directory = self._lab_directory(name, partner)
         producer = PRODUCERS[partner]
-        lines = ["[server]", *(_toml_line(key, value) for key, value in settings.items())]
+        lines = self._server_lines(partner, server)
         lines += [
             "[producer]",
             _toml_line("key", producer.key),
@@ -221,7 +246,7 @@ class Lab:
     producer: Producer
 
     def dx(self, command: str, *args: str, check: bool = True, timeout: float = 120):
-        """`dx <command> [sub] --config <lab.toml> ...`: sub-commands go before --config."""
+        """``dx <command> [sub] --config <lab.toml> ...``: sub-commands go before --config."""
         return run_dx(
             *command.split(), "--config", str(self.config), *args, check=check, timeout=timeout
         )
@@ -235,17 +260,14 @@ class Lab:
         return self.directory / "feed.sqlite3"
 
 
-def _toml_line(key: str, value: Any) -> str:
-    if isinstance(value, list):
-        return f"{key} = [{', '.join(json.dumps(str(item)) for item in value)}]"
-    if isinstance(value, bool):
-        return f"{key} = {'true' if value else 'false'}"
-    if isinstance(value, int | float):
-        return f"{key} = {value}"
-    return f"{key} = {json.dumps(str(value))}"
-
-
-def build_exchange(directory: Path, **settings: Any) -> Exchange:
+def build_exchange(
+    directory: Path,
+    *,
+    title: str = "Distillation indicators",
+    alias: str = COLLECTION_ALIAS,
+    lab_b_writes: bool = True,
+    **settings: Any,
+) -> Exchange:
     """Configure (not start) a SQLite-backed exchange with lab-a and lab-b in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -259,12 +281,25 @@ def build_exchange(directory: Path, **settings: Any) -> Exchange:
         **settings,
     }
     config.write_text("".join(_toml_line(k, v) + "\n" for k, v in values.items()), "utf-8")
-    exchange = Exchange(directory=directory, server_config=config, port=port)
+    exchange = Exchange(
+        directory=directory, server_config=config, port=port, lab_b_writes=lab_b_writes
+    )
     _, key_a, key_b = exchange.admin(
         ["init"],
-        ["add-partner", "lab-a", "--name", "Lab A", "--identity", PRODUCERS["lab-a"].identity_id],
-        ["add-partner", "lab-b", "--name", "Lab B", "--identity", PRODUCERS["lab-b"].identity_id],
+        ["add-partner", "lab-a", "--name", "Lab A", "--identity", LAB_A_IDENTITY],
+        ["add-partner", "lab-b", "--name", "Lab B", "--identity", LAB_B_IDENTITY],
     )
     exchange.keys.update({"lab-a": key_a, "lab-b": key_b})
-    exchange.collection_id = exchange.add_collection("Distillation indicators", COLLECTION_ALIAS)
+    exchange.collection_id = exchange.add_collection(title, alias)
     return exchange
+
+
+def build_feed_exchange(directory: Path, **settings: Any) -> Exchange:
+    """The feed tests' exchange: lab-b only reads "feed"; pages of up to 5,000 objects."""
+    return build_exchange(
+        directory,
+        title="Distillation feed",
+        alias="feed",
+        lab_b_writes=False,
+        **{"max_page_size": 5000, **settings},
+    )

@@ -13,7 +13,6 @@ import base64
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,17 +27,20 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 TAXII = "application/taxii+json;version=2.1"
 PG_URL_ENV = "DX_TEST_PG_URL"
 DEFAULT_PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
-START_TIMEOUT_S = 30.0
+# Hang guard only: a server that has not bound its port by then is not going to.
+START_TIMEOUT_S = 120.0
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# The backends the HTTP tests run against (``pytest.mark.parametrize("backend", BACKENDS)``).
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
 
 
 def _admin_conninfo() -> tuple[str, object]:
@@ -128,8 +130,10 @@ class ServerProcess:
         self.cwd = cwd
         self.verify: bool | str | Path = True  # TLS trust for the readiness probe
         self._process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
     def start(self) -> ServerProcess:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self._process = subprocess.Popen(
@@ -144,17 +148,31 @@ class ServerProcess:
         self._wait_until_ready()
         return self
 
+    def listening(self) -> bool:
+        """Whether this start's gunicorn has bound the port (its "Listening at" line)."""
+        if not self.log_path.exists():
+            return False
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_offset)
+            return f"127.0.0.1:{self.port} (".encode() in log.read()
+
     def _wait_until_ready(self) -> None:
+        """Ready when this process has bound the port and answers (a 401 without a key).
+
+        Waiting on the log line, not only on an answer, means a port some
+        other process took is an error, not a test talking to a stranger.
+        """
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise AssertionError(f"server exited at start:\n{self.log()}")
-            with suppress(requests.RequestException):
-                probe = requests.get(f"{self.base_url}/taxii2/", timeout=1, verify=self.verify)
-                if probe.status_code == 401:
-                    return
-            time.sleep(0.1)
+            if self.listening():
+                with suppress(requests.RequestException):
+                    probe = requests.get(f"{self.base_url}/taxii2/", timeout=5, verify=self.verify)
+                    if probe.status_code == 401:
+                        return
+            time.sleep(0.05)
         self.stop()
         raise AssertionError(f"server not ready after {START_TIMEOUT_S} s:\n{self.log()}")
 
@@ -362,9 +380,3 @@ def run_cli(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.Comp
             f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
-
-
-def shared_dir() -> Path:
-    """``../shared`` beside the repository, or $DX_SHARED_DIR."""
-    override = os.environ.get("DX_SHARED_DIR")
-    return Path(override) if override else REPO.parent / "shared"
