@@ -39,7 +39,7 @@ from server.store import Store
 from server.store.analysts import add_analyst
 from server.store.timestamps import now_us
 from server.store.types import ApiRootInfo, CollectionInfo, IncomingObject
-from tests.server.harness import database
+from tests.support.server import database
 
 PRODUCERS = [
     "identity--4e0c7c1a-2b6f-4f0e-9d43-7a1f5c2e8b90",

@@ -20,7 +20,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from server.store.types import CollectionInfo
-from tests.server.harness import TAXII, PartnerSpec, basic, served
+from tests.support.server import TAXII, PartnerSpec, basic, served
 
 MIB = 1024 * 1024
 BODIES = {

@@ -22,7 +22,7 @@ from server.config import SAMPLE_PARTNERS
 from server.loading import load_objects, read_objects_file
 from server.store import Store
 from server.store.types import CollectionInfo
-from tests.server.harness import REPO, PartnerSpec, Served, run_cli, served
+from tests.support.server import REPO, PartnerSpec, Served, run_cli, served
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

@@ -25,7 +25,7 @@ from tests.console.harness import (
     csrf_of,
     login_session,
 )
-from tests.server.harness import assert_taxii_error, run_cli
+from tests.support.server import assert_taxii_error, run_cli
 
 pytestmark = pytest.mark.timeout(600)
 

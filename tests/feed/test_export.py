@@ -219,8 +219,8 @@ def test_exports_of_the_samples_validate(exchange: Exchange, tmp_path: Path) -> 
 def test_a_partners_invalid_object_is_withheld_and_the_rest_exported(tmp_path: Path) -> None:
     """One writer's non-conforming object no longer fails other labs' exports as a whole."""
     from exchange.feed.store import FeedStore, ReceivedVersion
-    from tests.feed.harness import LAB_B_IDENTITY
     from tests.feed.stix_factory import indicator
+    from tests.support.exchange import LAB_B_IDENTITY
 
     good = indicator("export-good", "198.51.100.0/24")
     bad = indicator("export-bad", "203.0.113.0/24", created_by=LAB_B_IDENTITY)

@@ -31,9 +31,9 @@ from mappings.convert import records_to_bundle
 from mappings.record_objects import range_indicator_id
 from mappings.timestamps import parse_stix_timestamp
 from mappings.well_known import WELL_KNOWN_OBJECTS
-from tests.feed.harness import LAB_A, LAB_B_IDENTITY, Exchange, build_exchange, run_dx
 from tests.feed.records_factory import ip_range, stix_time
-from tests.server.harness import database
+from tests.support.exchange import LAB_A, LAB_B_IDENTITY, Exchange, build_feed_exchange, run_dx
+from tests.support.server import database
 
 CIDR = "198.51.100.0/24"
 
@@ -45,7 +45,7 @@ def exchange(
     """The exchange on each of its databases (the lab side must not care which)."""
     directory = tmp_path_factory.mktemp(f"provenance-{request.param}")
     with database(request.param, directory) as url:
-        running = build_exchange(directory, database_url=url)
+        running = build_feed_exchange(directory, database_url=url)
         running.start()
         try:
             yield running
@@ -90,7 +90,7 @@ def served_without_owner_check(exchange: Exchange, collection_id: str, obj: dict
     }
     data_file = exchange.directory / f"copy-{obj['modified'].replace(':', '')}.json"
     data_file.write_bytes(orjson.dumps(document))
-    exchange.admin_batch(["import-medallion", str(data_file)])
+    exchange.admin(["import-medallion", str(data_file)])
 
 
 def events(stderr: str, name: str) -> list[dict]:
@@ -148,7 +148,7 @@ def test_a_revoked_copy_from_another_collection_never_reaches_the_consumer(
     # polls it FIRST, so the copy is stored before the original arrives and must give
     # the object back to its earliest creator.
     open_collection = exchange.add_collection("open exchange", "open-exchange")
-    exchange.admin_batch(
+    exchange.admin(
         ["add-collection", "--id", open_collection, "--title", "open exchange", "--no-provenance"],
         ["grant", "lab-b", open_collection, "--read", "--write"],
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 from exchange.readers import read_records
 from mappings.records import AccountCluster, IpRange, PromptFingerprint
 from mappings.validation import validate_bundle
-from tests.lab.harness import SAMPLES, Exchange
+from tests.support.exchange import SAMPLES, Exchange
 
 LAB_A_RECORDS = SAMPLES / "lab-a" / "detections.jsonl"
 LAB_B_RECORDS = SAMPLES / "lab-b" / "detections.jsonl"

@@ -33,8 +33,8 @@ from exchange.privacy.fingerprint import fingerprint_template_set_p1
 from mappings.convert import records_to_objects
 from mappings.producer import Producer
 from mappings.records import FingerprintValue
-from tests.lab.harness import DEMO_KEY, SAMPLES, run_dx
 from tests.lab.local_feed import fill_store, local_lab_config
+from tests.support.exchange import DEMO_KEY, SAMPLES, run_dx
 
 LAB_A = Producer("lab-a.example", "Lab A")
 LAB_C = Producer("lab-c.example", "Lab C")

@@ -24,9 +24,9 @@ from exchange.feed.store import FeedStore
 from mappings.convert import bundle_json, records_to_bundle
 from mappings.records import MemberHash
 from mappings.well_known import TLP_MARKING_IDS
-from tests.lab.harness import Exchange, Lab, build_exchange, run_dx
 from tests.mappings import stix_factories as factories
-from tests.server.harness import database
+from tests.support.exchange import Exchange, Lab, build_exchange, run_dx
+from tests.support.server import database
 
 SHARED = factories.keyed_hash("shared.account@example.com")
 ONLY_A = factories.keyed_hash("only.lab.a@example.com")

@@ -17,8 +17,8 @@ import requests
 
 from server.store import Store
 from server.store.types import CollectionInfo
-from tests.server.conftest import BACKENDS
-from tests.server.harness import (
+from tests.support.server import (
+    BACKENDS,
     TAXII,
     Client,
     PartnerSpec,

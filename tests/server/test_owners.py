@@ -20,8 +20,7 @@ from server.store import Store
 from server.store.engine import write_transaction
 from server.store.migrate import alembic_config
 from server.store.types import ApiRootInfo, CollectionInfo
-from tests.server.conftest import BACKENDS
-from tests.server.harness import PartnerSpec, database, indicator, served
+from tests.support.server import BACKENDS, PartnerSpec, database, indicator, served
 
 ONE, TWO = (str(uuid.uuid4()) for _ in range(2))
 LAB_A = "identity--aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa"

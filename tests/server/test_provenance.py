@@ -17,8 +17,14 @@ import orjson
 import pytest
 
 from server.store.types import CollectionInfo, Tlp
-from tests.server.conftest import BACKENDS
-from tests.server.harness import PartnerSpec, assert_taxii_error, indicator, new_id, served
+from tests.support.server import (
+    BACKENDS,
+    PartnerSpec,
+    assert_taxii_error,
+    indicator,
+    new_id,
+    served,
+)
 
 FEED_A, FEED_B, OPEN, CLEAR_ONLY = (str(uuid.uuid4()) for _ in range(4))
 LAB_A = "identity--aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa"

@@ -18,8 +18,7 @@ import uuid
 import pytest
 
 from server.store.types import CollectionInfo
-from tests.server.conftest import BACKENDS
-from tests.server.harness import TAXII, PartnerSpec, basic, served
+from tests.support.server import BACKENDS, TAXII, PartnerSpec, basic, served
 
 FEED = str(uuid.uuid4())
 LAB = "identity--aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa"
