@@ -21,7 +21,6 @@ from exchange.feed.logs import JsonLog
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
 
-
 _EXAMPLE = """
 \b
 Examples:

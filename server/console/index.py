@@ -22,7 +22,7 @@ deleted object answers 404 there.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -171,7 +171,7 @@ def catch_up_all(store: Store, collection_ids: Iterable[str], budget: int = 5_00
         catch_up(store, collection_id, budget)
 
 
-def _apply(connection: Connection, collection_id: str, rows: list) -> None:
+def _apply(connection: Connection, collection_id: str, rows: Sequence[Any]) -> None:
     days = Counter(row.date_added_us // DAY_US for row in rows)
     for day, n in days.items():
         _add(connection, console_activity, {"collection_id": collection_id, "day": day}, n)
@@ -217,20 +217,27 @@ def _apply(connection: Connection, collection_id: str, rows: list) -> None:
         )
     )
     index_rows, edge_rows = [], []
-    for row in latest:
+    for current in latest:
         try:
-            obj = orjson.loads(row.body)
+            obj = orjson.loads(current.body)
         except orjson.JSONDecodeError:
             continue
         if not isinstance(obj, dict):
             continue
-        entry = _row_for(collection_id, row.stix_id, row.obj_type, row.seq, row.date_added_us, obj)
+        entry = _row_for(
+            collection_id,
+            current.stix_id,
+            current.obj_type,
+            current.seq,
+            current.date_added_us,
+            obj,
+        )
         index_rows.append(entry)
         counts[(entry["obj_type"], entry["producer"])] += 1
         edge_rows += [
             {
                 "collection_id": collection_id,
-                "source_id": row.stix_id,
+                "source_id": current.stix_id,
                 "target_id": target,
                 "prop": prop,
             }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -183,7 +183,7 @@ def search(
 ) -> SearchPage:
     """One page, newest first: one index range read per collection, merged."""
     chosen = [c for c in collections if not flt.collection or c.id == flt.collection]
-    found = []
+    found: list[Any] = []
     with _reading(store) as connection:
         for collection in chosen:
             statement = (
@@ -315,38 +315,43 @@ def producer_names(
 def incoming(store: Store, collection_id: str, stix_id: str, limit: int = 200) -> list[Any]:
     """(source id, property) of the objects in the collection that reference ``stix_id``."""
     with _reading(store) as connection:
-        return connection.execute(
-            select(console_edges.c.source_id, console_edges.c.prop)
-            .where(
-                console_edges.c.collection_id == collection_id, console_edges.c.target_id == stix_id
-            )
-            .order_by(console_edges.c.source_id)
-            .limit(limit)
-        ).all()
+        return list(
+            connection.execute(
+                select(console_edges.c.source_id, console_edges.c.prop)
+                .where(
+                    console_edges.c.collection_id == collection_id,
+                    console_edges.c.target_id == stix_id,
+                )
+                .order_by(console_edges.c.source_id)
+                .limit(limit)
+            ).all()
+        )
 
 
 def outgoing_many(
-    store: Store, collection_ids: Sequence[str], source_ids: Sequence[str]
+    store: Store, collection_ids: Sequence[str], source_ids: Collection[str]
 ) -> list[Any]:
     wanted = sorted(set(source_ids))
     if not wanted:
         return []
     with _reading(store) as connection:
-        return connection.execute(
-            select(
-                console_edges.c.collection_id,
-                console_edges.c.source_id,
-                console_edges.c.target_id,
-                console_edges.c.prop,
-            ).where(
-                console_edges.c.collection_id.in_(list(collection_ids)),
-                AnyOf(console_edges.c.source_id, wanted),
-            )
-        ).all()
+        return list(
+            connection.execute(
+                select(
+                    console_edges.c.collection_id,
+                    console_edges.c.source_id,
+                    console_edges.c.target_id,
+                    console_edges.c.prop,
+                ).where(
+                    console_edges.c.collection_id.in_(list(collection_ids)),
+                    AnyOf(console_edges.c.source_id, wanted),
+                )
+            ).all()
+        )
 
 
 def incoming_many(
-    store: Store, collection_ids: Sequence[str], target_ids: Sequence[str], limit: int = 400
+    store: Store, collection_ids: Sequence[str], target_ids: Collection[str], limit: int = 400
 ) -> list[Any]:
     """Edges pointing at these ids, at most ``limit`` per collection (the campaign page draws
     a bounded picture; a campaign with thousands of records shows the first ones)."""
@@ -472,10 +477,7 @@ def shared_observables(store, collection_ids, picture: GraphPicture, labs: dict)
                 if s in info and info[s].producer
             }
         )
-        names = [
-            (labs.get(p) or more_labs.get(p)).name if (labs.get(p) or more_labs.get(p)) else p
-            for p in producers
-        ]
+        names = [_lab_name(labs.get(p) or more_labs.get(p), p) for p in producers]
         if names:
             result.append((node, names))
     result.sort(key=lambda item: (-len(item[1]), item[0]["name"]))
@@ -498,3 +500,8 @@ def readers_of(store: Store, collection_ids: Sequence[str]) -> list[str]:
                 )
             }
         )
+
+
+def _lab_name(info: Any, producer: str) -> str:
+    """The reporting lab's name, or its identity id when the feed does not name it."""
+    return info.name if info is not None else producer

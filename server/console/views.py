@@ -30,6 +30,7 @@ from flask import (
     url_for,
 )
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from server.console import queries
 from server.console.activity import last_activity
@@ -76,7 +77,7 @@ def _same_origin() -> bool:
 
 
 @blueprint.before_request
-def _load_session() -> Response | None:
+def _load_session() -> BaseResponse | None:
     g.console_session = None
     if request.endpoint in _OPEN_ENDPOINTS:
         return None
@@ -213,7 +214,7 @@ def readable_collection(collection_ref: str) -> CollectionInfo:
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
-def login() -> Response | tuple[str, int] | str:
+def login() -> BaseResponse | tuple[str, int] | str:
     store = server_context().store
     if request.method == "GET":
         token = secrets.token_urlsafe(32)
@@ -270,7 +271,7 @@ def login() -> Response | tuple[str, int] | str:
 
 
 @blueprint.route("/logout", methods=["POST"])
-def logout() -> Response:
+def logout() -> BaseResponse:
     analysts.end_session(server_context().store, g.console_session.token_hash)
     response = redirect(url_for("console.login"), 303)
     response.delete_cookie(SESSION_COOKIE, path="/console/")
@@ -367,7 +368,7 @@ def search() -> str:
     ids = [c.id for c in collections]
     summary = queries.overview(store, collections, days=1)
     producers = queries.producer_names(store, ids, [p for p, _ in summary.by_producer])
-    query_args = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    query_args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return _render(
         "search.html",
         collections=collections,
@@ -440,8 +441,8 @@ def object_page(collection_ref: str, stix_id: str) -> str:
         ids,
         [r for _, r in out_refs] + in_ids + meta + list(rel_ends.values()),
     )
-    incoming = []
-    feedback = []
+    incoming: list[dict[str, Any]] = []
+    feedback: list[dict[str, Any]] = []
     for row in incoming_rows:
         info = names.get(row.source_id)
         kind = row.source_id.split("--")[0]
@@ -541,7 +542,7 @@ def export() -> Response | tuple[str, int]:
 
 
 @blueprint.route("/id/<stix_id>", methods=["GET"])
-def resolve(stix_id: str) -> Response:
+def resolve(stix_id: str) -> BaseResponse:
     """A reference followed from a page: the object in the nearest readable collection holding
     it (``near`` first), else 404."""
     if not queries.STIX_ID.fullmatch(stix_id):

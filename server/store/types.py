@@ -134,6 +134,7 @@ class StatusRecord:
     successes: list[StatusDetail] = field(default_factory=list)
     failures: list[StatusDetail] = field(default_factory=list)
     pendings: list[StatusDetail] = field(default_factory=list)
+
     @property
     def failure_count(self) -> int:
         return len(self.failures)

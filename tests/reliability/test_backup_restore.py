@@ -306,6 +306,7 @@ def _compare(source, target_url_base: str, keys, statuses, target_db_url: str) -
     before, after = _store_view(source.database_url), _store_view(target_db_url)
     assert after["partners"] == before["partners"]
     assert after["grants"] == before["grants"]
+
     # Aggregated entries (refusals, failed logins) grow in place, and the key checks
     # above just failed two logins on the target: the prefix holds for the rest.
     def settled(entries: list) -> list:
