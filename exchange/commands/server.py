@@ -141,6 +141,9 @@ def server() -> None:
       dx server serve            # http://127.0.0.1:8470/taxii2/
       dx server rotate-key lab-b
       dx server revoke lab-b
+      dx server add-analyst lab-b alice          # a console login under lab-b
+      dx server rotate-analyst lab-b alice
+      dx server revoke-analyst lab-b alice
       dx server import-medallion medallion-data.json
       dx server load bundle.json --collection indicators --as lab-a
       dx server check
