@@ -1,29 +1,11 @@
-"""Analysts' exports: a self-contained, validated STIX bundle cut out of the feed.
+"""Analysts' exports from where a lab reads the feed: its local store or the server.
 
 The objects come from the lab's local store (offline, everything it has
 synced) or straight from the server (what the lab may read there now). The
-filters (``export_filters``) pick the *selected* objects; the bundle then
-also carries what they point at, so it stands on its own in another tool:
-
-* always, transitively: the identities named by ``created_by_ref``, the
-  marking definitions of ``object_marking_refs`` and the extension
-  definitions used in ``extensions`` (and *their* identities and markings),
-  taken from the feed or, for the project's fixed objects, from
-  ``mappings.well_known``;
-* unless ``follow_refs`` is off: the objects the selected ones reference
-  directly (``member_refs``, ``source_ref``/``target_ref``,
-  ``sighting_of_ref``, ...), one level deep.
-
-References obey the TLP cap and the revocation rule; those not found (or
-withheld) are reported and stay dangling, which STIX allows. By default each
-object appears in its latest version only; ``all_versions`` exports history.
-The bundle is serialised canonically (``mappings.convert.bundle_json``) with
-an id derived from its content, so the same export gives the same bytes.
-
-Every partner with write rights may post objects the exchange's validator
-refuses (the server is not a full STIX validator). One such object must not
-cost the analyst the whole export, so ``withhold_invalid`` takes the objects
-that fail validation on their own out of the bundle and says which.
+filters (``mappings.export_filters``) pick the *selected* objects;
+``mappings.export_bundle`` adds what they point at and makes the bundle, the
+same code the server's analyst console exports with. By default each object
+appears in its latest version only; ``all_versions`` exports history.
 """
 
 from __future__ import annotations
