@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -367,15 +367,17 @@ def minhash_fingerprint(signature: Sequence[int], key: ConsortiumKey) -> Fingerp
     return _minhash_fingerprint(signature, key)
 
 
-def _normalised_all(prompts: Sequence[str]) -> list[str]:
-    """Normalise every prompt; an empty one is an error naming its index."""
+def _normalised_all(
+    prompts: Sequence[str], normalise: Callable[[str], str] = normalise_prompt
+) -> list[str]:
+    """Normalise every prompt (``p1`` unless told); an empty one is an error naming its index."""
     if isinstance(prompts, str):
         raise TypeError("expected a sequence of prompts, not one string")
     result = []
     for index, raw in enumerate(prompts):
         if not isinstance(raw, str):
             raise TypeError(f"prompt {index}: expected a string, got {type(raw).__name__}")
-        normalised = normalise_prompt(raw)
+        normalised = normalise(raw)
         if not normalised:
             raise ValueError(f"prompt {index}: empty after normalisation")
         result.append(normalised)
@@ -460,16 +462,7 @@ def fingerprint_template_set(
     """
     if max_exact_hashes < 1:
         raise ValueError("max_exact_hashes must be at least 1")
-    if isinstance(prompts, str):
-        raise TypeError("expected a sequence of prompts, not one string")
-    normalised = []
-    for index, raw in enumerate(prompts):
-        if not isinstance(raw, str):
-            raise TypeError(f"prompt {index}: expected a string, got {type(raw).__name__}")
-        text = normalise_prompt_p2(raw)
-        if not text:
-            raise ValueError(f"prompt {index}: empty after normalisation")
-        normalised.append(text)
+    normalised = _normalised_all(prompts, normalise_prompt_p2)
     if not normalised:
         raise ValueError("a template set needs at least one prompt")
     counts = Counter(normalised)
