@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import requests
 
 from server.store.types import CollectionInfo
 from tests.scale.clients import (
@@ -139,6 +140,18 @@ def test_sync_and_publish_survive_node_kills(tmp_path: Path) -> None:
         assert posts and all(", " not in line.split("upstream=")[1].split()[0] for line in posts)
         nodes_seen = {line.split("upstream=")[1].split()[0] for line in access if "next=" in line}
         assert len(nodes_seen) >= 2, "next tokens were only ever served by one node"
+        # A client's request id goes through to the node and back, and into nginx's log.
+        request_id = f"test-{uuid.uuid4()}"
+        answer = requests.get(
+            t.base_url + "taxii2/",
+            headers={"X-Request-ID": request_id},
+            verify=t.ca_file,
+            timeout=30,
+        )
+        assert answer.status_code == 401
+        assert answer.headers["X-Request-ID"] == request_id
+        assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+        assert f"request_id={request_id}" in t.nginx.access_log()
         print(
             f"kills={kills} acknowledged={len(acked)} stored={len(stored)} "
             f"publish_retries={sum(p.retries[0] for p in publishers)} "

@@ -48,6 +48,7 @@ generous hang guards for a busy machine.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -98,6 +99,11 @@ def require_topology_tools() -> None:
         pytest.skip(f"{NGINX} not installed (Debian's nginx package; CI installs it)")
     if postgres_bin_dir() is None:
         pytest.skip("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a postgres user to own the test clusters")
 
 
 def _as_cluster_owner(argv: list[str]) -> list[str]:
@@ -321,9 +327,16 @@ class Nginx:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+        """SIGTERM (nginx's fast shutdown: the master reaps its worker), SIGKILL if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=15)
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.poll() is None:
             self.process.wait(timeout=30)
 
 
