@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.store import accounts, audit, catalog, medallion, owners, rate_limits, statuses
@@ -82,6 +83,11 @@ class Store:
     def dialect(self) -> str:
         """The database kind: sqlite or postgresql."""
         return self._engine.dialect.name
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine this store opened (for pool metrics and probes; not for queries)."""
+        return (self._engine,)
 
     def close(self) -> None:
         self._engine.dispose()
