@@ -97,6 +97,11 @@ class Store:
         """The database kind: sqlite or postgresql."""
         return self._engine.dialect.name
 
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine this store opened, the primary's first (for pool metrics and probes)."""
+        return (self._engine,) if self._replica is None else (self._engine, self._replica)
+
     def close(self) -> None:
         self._engine.dispose()
         if self._replica is not None:
