@@ -152,6 +152,13 @@ def test_sync_and_publish_survive_node_kills(tmp_path: Path) -> None:
         assert answer.headers["X-Request-ID"] == request_id
         assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
         assert f"request_id={request_id}" in t.nginx.access_log()
+        node_logs = "".join(node.process.log_path.read_text() for node in t.nodes)
+        assert request_id in node_logs
+        unsafe = requests.get(
+            t.base_url + "taxii2/", headers={"X-Request-ID": "a b"}, verify=t.ca_file, timeout=30
+        )
+        assert unsafe.headers["X-Request-ID"] != "a b"
+        assert f"request_id={unsafe.headers['X-Request-ID']}" in t.nginx.access_log()
         print(
             f"kills={kills} acknowledged={len(acked)} stored={len(stored)} "
             f"publish_retries={sum(p.retries[0] for p in publishers)} "
