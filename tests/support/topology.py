@@ -24,21 +24,26 @@ Use::
     with topology(tmp_path, nodes=3, partners=[PartnerSpec(...)], collections=[info]) as t:
         t.base_url                               # "https://127.0.0.1:PORT/" (nginx)
         t.api_root_url                           # base_url + "exchange/"
+        t.collection_url(collection_id)          # api_root_url + "collections/ID/"
         t.ca_file                                # the CA to trust: verify=t.ca_file
         t.keys["lab-a"]                          # API keys of the seeded partners
         t.add_partner(PartnerSpec(...))          # one more partner, returns its key
         t.nodes[0].url                           # "http://127.0.0.1:NODE_PORT" (a node directly)
         t.kill_node(1); t.restart_node(1)        # SIGKILL the node's process group; same port again
         t.primary.sql("SELECT count(*) FROM objects")   # rows, on the primary
+        t.primary.stop("fast"); t.primary.start()       # the database away, and back
         t.replica.sql("SELECT pg_wal_replay_pause()")   # with replica=True
         t.wait_replica_caught_up()
+        t.nginx.access_log()                     # nginx's log: upstream=, request_id= per request
 
 ``replica=True`` makes the streaming replica; ``read_from_replica=True`` also
 points every node's ``replica_database_url`` at it (the node serves TAXII
-reads from the replica and writes to the primary). ``node_settings`` are
-extra server config keys for every node. Everything is stopped on exit:
-nodes and nginx by SIGKILL to their process groups, clusters by ``pg_ctl
-stop -m immediate``, and the clusters' directory removed.
+reads from the replica and writes to the primary). ``workers`` and
+``threads`` size each node (2 x 2 by default); ``node_settings`` are extra
+server config keys (scalars) for every node. Everything is stopped on exit:
+nodes by SIGKILL to their process groups, nginx by SIGTERM (then SIGKILL),
+clusters by ``pg_ctl stop -m immediate``, and the clusters' directory
+removed.
 
 Start-up waits on observed readiness (``pg_ctl -w``, gunicorn's "Listening
 at" line and a 401 from each node, nginx answering through TLS), with
