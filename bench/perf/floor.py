@@ -11,7 +11,9 @@ one process, measures the CPU time of:
   turned into Python objects), for a first page, a deep page (cursor 90% in)
   and an ``added_after`` poll, with limit 100 and 1,000;
 * the whole request through the WSGI application (authentication, access
-  checks, the query, the envelope), without the network;
+  checks, the query, the envelope), without the network, in CPU time and in
+  wall time (which adds the waits for the database: on PostgreSQL, its round
+  trips);
 * what a client pays to parse the page (orjson), for comparison.
 
 The difference between the two server figures is the fixed cost of a request;
@@ -23,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +63,16 @@ def cpu_ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
         started = time.process_time_ns()
         action()
         samples.append(time.process_time_ns() - started)
+    return statistics.median(samples) / 1e6
+
+
+def wall_ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
+    """Median wall-clock time of ``action`` in milliseconds: CPU plus database round trips."""
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter_ns()
+        action()
+        samples.append(time.perf_counter_ns() - started)
     return statistics.median(samples) / 1e6
 
 
@@ -94,6 +109,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile 500 first pages (limit 100) and print CPU time by package",
+    )
     args = parser.parse_args()
     collection = CollectionInfo(str(uuid.uuid4()), API_ROOT, "Floor")
     partner = PartnerSpec(PARTNER, BENCH_IDENTITY, {collection.id: (True, True)})
@@ -110,7 +130,44 @@ def main() -> None:
             f"({args.objects / load_cpu:,.0f} objects per CPU-second)"
         )
         measure(store, url, collection.id, keys[PARTNER])
+        if args.profile:
+            profile_first_pages(url, collection.id, keys[PARTNER])
         store.close()
+
+
+def _headers(key: str) -> dict[str, str]:
+    return {
+        "Authorization": "Basic " + base64.b64encode(f"{PARTNER}:{key}".encode()).decode(),
+        "Accept": "application/taxii+json;version=2.1",
+    }
+
+
+def profile_first_pages(url: str, collection_id: str, key: str, requests: int = 500) -> None:
+    """cProfile of first pages (limit 100) through the WSGI app, own time summed by package."""
+    client = create_app(ServerConfig(database_url=url, cursor_secret="x" * 43)).test_client()
+    path = f"/{API_ROOT}/collections/{collection_id}/objects/"
+    headers = _headers(key)
+    for _ in range(50):  # warm the pool and the statement caches
+        client.get(path, query_string={"limit": 100}, headers=headers)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        client.get(path, query_string={"limit": 100}, headers=headers)
+    profiler.disable()
+    by_package: Counter[str] = Counter()
+    repo = str(Path(__file__).resolve().parents[2]) + "/"
+    for (filename, _line, _name), row in pstats.Stats(profiler).stats.items():
+        if "site-packages/" in filename:
+            package = filename.split("site-packages/")[1].split("/")[0]
+        elif filename.startswith(repo):
+            package = filename[len(repo) :].split("/")[0] + " (this project)"
+        else:
+            package = "python and C built-ins"
+        by_package[package] += row[2]  # own time
+    total = sum(by_package.values())
+    print(f"first page, limit 100, {requests} requests under cProfile: own time by package")
+    for package, seconds in by_package.most_common(8):
+        print(f"  {package:40} {100 * seconds / total:5.1f}%")
 
 
 def measure(store: Store, url: str, collection_id: str, key: str) -> None:
@@ -136,7 +193,10 @@ def measure(store: Store, url: str, collection_id: str, key: str) -> None:
         params: dict[str, object] = {"limit": 1000, **({"next": token} if token else {})}
         token = orjson.loads(client.get(path, query_string=params, headers=headers).data)["next"]
     added_after = format_timestamp_us(after.date_added_us)
-    print(f"{'figure':34} {'query ms':>9} {'request ms':>10} {'client parse ms':>15}")
+    print(
+        f"{'figure':34} {'query ms':>9} {'request ms':>10} {'request wall ms':>15} "
+        f"{'client parse ms':>15}"
+    )
     for limit in (100, 1000):
         cases = {
             f"first page, limit {limit}": (ObjectQuery(limit=limit), {"limit": limit}),
@@ -155,8 +215,14 @@ def measure(store: Store, url: str, collection_id: str, key: str) -> None:
             request_ms = cpu_ms(
                 lambda params=params: client.get(path, query_string=params, headers=headers)
             )
+            request_wall_ms = wall_ms(
+                lambda params=params: client.get(path, query_string=params, headers=headers)
+            )
             parse_ms = cpu_ms(lambda body=body: orjson.loads(body))
-            print(f"{label:34} {query_ms:9.2f} {request_ms:10.2f} {parse_ms:15.2f}")
+            print(
+                f"{label:34} {query_ms:9.2f} {request_ms:10.2f} {request_wall_ms:15.2f} "
+                f"{parse_ms:15.2f}"
+            )
 
 
 if __name__ == "__main__":

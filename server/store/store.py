@@ -1,9 +1,10 @@
 """``Store``: the one entry point of the server's durable storage.
 
-Every method opens its own short transaction, so one Store can be shared by
-the threads of a worker, and any number of processes can open the same
-database: nothing is cached between calls. Each process must create its own
-Store (an engine must not cross a fork).
+Every method opens its own short transaction, except that inside a
+``request_scope`` the reads of one request share one connection (``scope``);
+one Store can be shared by the threads of a worker, and any number of
+processes can open the same database: nothing is cached between calls. Each
+process must create its own Store (an engine must not cross a fork).
 """
 
 from __future__ import annotations
@@ -375,6 +376,17 @@ class Store:
         """The partner's rights in the collection; no grant row means no access."""
         return self._read(
             lambda connection: accounts.get_grant(connection, partner_id, collection_id)
+        )
+
+    def collection_with_grant(
+        self, api_root: str, collection_id: str, partner_id: str
+    ) -> tuple[CollectionInfo, Grant] | None:
+        """The collection with this id in ``api_root`` and the partner's rights in it
+        (no access without a grant row), or None when there is no such collection."""
+        return self._read(
+            lambda connection: accounts.collection_with_grant(
+                connection, api_root, collection_id, partner_id
+            )
         )
 
     def grants_for(self, partner_id: str, api_root: str) -> dict[str, Grant]:
