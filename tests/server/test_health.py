@@ -66,8 +66,11 @@ def wait_for_readiness(
 
 
 def assert_alive(base_url: str) -> None:
+    """Liveness holds, and the metrics are still served (without what needs the database)."""
     response = requests.get(f"{base_url}/-/healthz", timeout=30)
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+    scrape = requests.get(f"{base_url}/-/metrics", timeout=30)
+    assert scrape.status_code == 200 and "dx_http_requests_total{" in scrape.text
 
 
 def test_readiness_follows_the_sqlite_database(tmp_path):
