@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.partners_sim.run import main  # noqa: E402 - after the path is set
+from bench.partners_sim.run import main
 
 if __name__ == "__main__":
     sys.exit(main())

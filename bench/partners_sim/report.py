@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.partners_sim.metrics import Comparison
 from bench.partners_sim.simulate import SimRun
-from bench.partners_sim.traffic import TRANSPORT_ERROR, Key, Recorder
+from bench.partners_sim.traffic import Key, Recorder
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -179,7 +179,8 @@ def render(run: SimRun, verdict: Verdict, description: str) -> str:
         f"{plan.poll_interval_s:.1f} s of the run), {plan.objects_per_day:,.0f} objects/day "
         f"({plan.objects_per_s:.2f}/s in the run, POSTs of {plan.batch}), "
         f"{plan.collections} collections, limit {plan.page_limit}, {plan.threads} client threads",
-        f"load phase {run.load_seconds:.1f} s; final sync of every partner {run.final_seconds:.1f} s",
+        f"load phase {run.load_seconds:.1f} s; "
+        f"final sync of every partner {run.final_seconds:.1f} s",
         "",
         "Latency during the load phase:",
         *_latency_table(latency_rows(run.load), run.load_seconds),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,15 +75,17 @@ def plan_from(args: argparse.Namespace) -> SimPlan:
 
 @contextmanager
 def started_target(args: argparse.Namespace, plan: SimPlan) -> Iterator[Target]:
-    with tempfile.TemporaryDirectory(prefix="dx-partners-sim-") as directory:
-        with single_node(
+    with (
+        tempfile.TemporaryDirectory(prefix="dx-partners-sim-") as directory,
+        single_node(
             Path(directory),
             plan,
             backend=args.backend,
             workers=args.workers,
             threads=args.server_threads,
-        ) as target:
-            yield target
+        ) as target,
+    ):
+        yield target
 
 
 def run_against(target: Target, plan: SimPlan, *, require_metrics: bool = False) -> dict:

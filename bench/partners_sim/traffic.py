@@ -91,7 +91,9 @@ class SimPartner:
             self.seen.setdefault(collection_id, set())
 
 
-def make_partners(plan: SimPlan, collection_ids: list[str], keys: dict[str, str]) -> list[SimPartner]:
+def make_partners(
+    plan: SimPlan, collection_ids: list[str], keys: dict[str, str]
+) -> list[SimPartner]:
     partners = []
     for number in range(plan.partners):
         partner_id = plan.partner_id(number)
@@ -173,7 +175,11 @@ class PartnerClient:
                 if cursor is not None:
                     params["added_after"] = cursor
                 self._call(
-                    partner, MANIFEST, "GET", f"collections/{collection_id}/manifest/", params=params
+                    partner,
+                    MANIFEST,
+                    "GET",
+                    f"collections/{collection_id}/manifest/",
+                    params=params,
                 )
 
     def sync(self, partner: SimPartner, collection_id: str) -> None:
