@@ -16,14 +16,16 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from bench.partners_sim import report
-from bench.partners_sim.metrics import MetricsUnavailable, compare, scrape
+from bench.partners_sim.metrics import Key, MetricsUnavailable, compare, scrape
 from bench.partners_sim.plan import SimPlan
 from bench.partners_sim.simulate import simulate
 from bench.partners_sim.target import Target, single_node
@@ -88,8 +90,9 @@ def started_target(args: argparse.Namespace, plan: SimPlan) -> Iterator[Target]:
         yield target
 
 
-def run_against(target: Target, plan: SimPlan, *, require_metrics: bool = False) -> dict:
-    """Scrape, simulate, scrape again; print the report and return its figures."""
+def run_against(target: Target, plan: SimPlan, *, require_metrics: bool = False) -> dict[str, Any]:
+    """Scrape, simulate, scrape again; print the report and return its figures (as --json)."""
+    before: Counter[Key] | None
     try:
         before = scrape(target.metrics_urls, target.verify)
     except MetricsUnavailable as error:

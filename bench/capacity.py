@@ -1,0 +1,249 @@
+"""The capacity model: nodes, PostgreSQL size and replicas for P partners, from measured costs.
+
+    python3 bench/capacity.py --partners 1000 --poll-minutes 5 --objects-per-day 20000
+    python3 bench/capacity.py --measure --costs bench/capacity-costs.json
+
+Partners poll every M minutes: each poll lists the collections, then reads
+each of its C collections from its ``added_after`` cursor (one request per
+page of ``--limit`` objects, and at least one), and now and then the manifest.
+R objects a day are published in POSTs of ``--batch`` objects, each followed
+by one status read; every partner that can read a collection reads every object
+in it once. Each request's CPU cost, on the server nodes and on PostgreSQL,
+is a fixed part plus a part per object; ``--measure`` measures them on this
+machine (``bench/partners_sim/costs.py``) and writes the costs file. The model
+multiplies rates by costs, keeps ``--utilisation`` of each core busy at most
+(the rest is headroom for bursts and a lost node), and prints the table that
+docs/scaling.md quotes verbatim (a test checks that the two agree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DEFAULT_COSTS = Path(__file__).resolve().parent / "capacity-costs.json"
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Workload:
+    partners: int
+    poll_minutes: float
+    objects_per_day: float
+    collections: int = 3  # collections each partner reads
+    read_share: float = 1.0  # share of the objects published that a partner can read
+    limit: int = 1000
+    batch: int = 100
+    manifest_share: float = 0.05  # of collection polls that also read the manifest
+    retention_days: int = 365
+
+
+@dataclass(frozen=True)
+class Sizing:
+    cores_per_node: int = 4
+    threads_per_worker: int = 4
+    database_cores: int = 8
+    utilisation: float = 0.5  # the busy share each core is sized for
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Requests and objects per second, by endpoint (the names the metrics use)."""
+
+    polls: float
+    collections: float
+    get_objects: float
+    manifest: float
+    add_objects: float
+    status: float
+    objects_read: float
+    objects_written: float
+    pages_per_collection_poll: int
+
+    def requests(self) -> float:
+        return self.collections + self.get_objects + self.manifest + self.add_objects + self.status
+
+
+def rates(work: Workload) -> Rates:
+    polls = work.partners / (60.0 * work.poll_minutes)
+    per_poll = work.objects_per_day * work.read_share * 60.0 * work.poll_minutes / SECONDS_PER_DAY
+    per_collection = per_poll / work.collections
+    # A page that comes back full says `more`: the poller asks again, so n objects
+    # take floor(n / limit) + 1 requests.
+    pages = math.floor(per_collection / work.limit) + 1
+    posts = work.objects_per_day / (work.batch * SECONDS_PER_DAY)
+    return Rates(
+        polls=polls,
+        collections=polls,
+        get_objects=polls * work.collections * pages,
+        manifest=polls * work.collections * work.manifest_share,
+        add_objects=posts,
+        status=posts,
+        objects_read=work.partners * work.objects_per_day * work.read_share / SECONDS_PER_DAY,
+        objects_written=work.objects_per_day / SECONDS_PER_DAY,
+        pages_per_collection_poll=pages,
+    )
+
+
+def cpu_cores(rate: Rates, cost: dict[str, float]) -> tuple[float, float]:
+    """(read, write) CPU cores busy on one side (server nodes or database)."""
+    read_ms = (
+        rate.collections * cost["collections"]
+        + rate.get_objects * cost["objects_request"]
+        + rate.objects_read * cost["objects_per_object"]
+        + rate.manifest * cost["manifest_request"]
+        + rate.status * cost["status"]
+    )
+    write_ms = (
+        rate.add_objects * cost["add_objects_request"]
+        + rate.objects_written * cost["add_objects_per_object"]
+    )
+    return read_ms / 1000.0, write_ms / 1000.0
+
+
+def model(work: Workload, size: Sizing, costs: dict[str, Any]) -> list[tuple[str, str]]:
+    """The table's rows: (quantity, value), formatted once, here."""
+    rate = rates(work)
+    server_read, server_write = cpu_cores(rate, costs["server_cpu_ms"])
+    db_read, db_write = cpu_cores(rate, costs["database_cpu_ms"])
+    server_cores = server_read + server_write
+    usable_node = size.cores_per_node * size.utilisation
+    nodes_for_load = max(1, math.ceil(server_cores / usable_node))
+    nodes = max(2, nodes_for_load + 1)  # one spare: losing a node still leaves enough
+    workers = size.cores_per_node
+    connections = nodes * workers * size.threads_per_worker
+    usable_db = size.database_cores * size.utilisation
+    db_cores = db_read + db_write
+    # Reads can move to replicas; writes cannot. Replicas needed for the reads the
+    # primary cannot carry beside its writes, plus one to fail over to.
+    primary_read_room = max(0.0, usable_db - db_write)
+    replicas_for_load = (
+        0 if db_read <= primary_read_room else math.ceil((db_read - primary_read_room) / usable_db)
+    )
+    bytes_per_object = costs["bytes_per_object"]
+    stored = work.objects_per_day * work.retention_days * bytes_per_object
+    write_bytes = rate.objects_written * bytes_per_object
+    commits = rate.add_objects
+    return [
+        ("partners, poll interval, objects a day", _workload(work)),
+        ("polls/s (P / 60M)", f"{rate.polls:.2f}"),
+        ("GET collections/s", f"{rate.collections:.2f}"),
+        (
+            f"GET objects/s (x {work.collections} collections x "
+            f"{rate.pages_per_collection_poll} page)",
+            f"{rate.get_objects:.2f}",
+        ),
+        (f"GET manifest/s ({work.manifest_share:.0%} of collection polls)", f"{rate.manifest:.2f}"),
+        (f"POST objects/s (batches of {work.batch})", f"{rate.add_objects:.3f}"),
+        ("GET status/s", f"{rate.status:.3f}"),
+        ("requests/s, total", f"{rate.requests():.2f}"),
+        ("objects served/s (every reader reads each object once)", f"{rate.objects_read:.1f}"),
+        ("server CPU, cores busy (reads + writes)", f"{server_cores:.2f}"),
+        ("database CPU, cores busy (reads + writes)", f"{db_read:.2f} + {db_write:.2f}"),
+        (
+            f"nodes ({size.cores_per_node} cores, sized to {size.utilisation:.0%} busy, N+1)",
+            f"{nodes} ({nodes_for_load} for the load + 1 spare)",
+        ),
+        (
+            "gunicorn per node (workers x threads)",
+            f"{workers} x {size.threads_per_worker}",
+        ),
+        ("PostgreSQL connections at most (nodes x workers x threads)", f"{connections}"),
+        (
+            f"PostgreSQL primary ({size.database_cores} cores, sized to "
+            f"{size.utilisation:.0%} busy)",
+            f"{db_cores / usable_db:.0%} of its budget if it serves every read",
+        ),
+        (
+            "read replicas",
+            f"{replicas_for_load} for the load + 1 for failover = {replicas_for_load + 1}",
+        ),
+        ("storage per object (tables + indexes, measured)", f"{bytes_per_object:,} B"),
+        (
+            f"storage after {work.retention_days} days",
+            f"{stored / 1e9:.2f} GB (plan 2x for WAL, bloat and vacuum)",
+        ),
+        ("table growth, write rate", f"{write_bytes / 1024:.1f} KiB/s"),
+        ("commits needing an fsync/s (POSTs)", f"{commits:.3f}"),
+    ]
+
+
+def _workload(work: Workload) -> str:
+    return f"{work.partners:,}, every {work.poll_minutes:g} min, {work.objects_per_day:,.0f}/day"
+
+
+def render(rows: list[tuple[str, str]], costs: dict[str, Any], costs_path: str) -> str:
+    lines = ["| quantity | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    lines.append("")
+    lines.append(f"costs: {costs_path}, measured {costs['measured_at']} on {costs['machine']}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    work, size = Workload(0, 0, 0), Sizing()
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--partners", type=int, default=1000)
+    add("--poll-minutes", type=float, default=5.0)
+    add("--objects-per-day", type=float, default=20_000)
+    add("--collections", type=int, default=work.collections, help="collections each reads")
+    add("--read-share", type=float, default=work.read_share)
+    add("--limit", type=int, default=work.limit, help="page size pollers ask for")
+    add("--batch", type=int, default=work.batch, help="objects per POST")
+    add("--manifest-share", type=float, default=work.manifest_share)
+    add("--retention-days", type=int, default=work.retention_days)
+    add("--cores-per-node", type=int, default=size.cores_per_node)
+    add("--threads-per-worker", type=int, default=size.threads_per_worker)
+    add("--database-cores", type=int, default=size.database_cores)
+    add("--utilisation", type=float, default=size.utilisation)
+    add("--costs", type=Path, default=DEFAULT_COSTS, help="costs file to read (or write)")
+    add("--measure", action="store_true", help="measure the costs here and write --costs")
+    add("--measure-objects", type=int, default=20_000)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.measure:
+        from bench.partners_sim.costs import measure
+
+        costs = measure(objects=args.measure_objects)
+        args.costs.write_bytes(orjson.dumps(costs, option=orjson.OPT_INDENT_2) + b"\n")
+        print(f"wrote {args.costs}")
+    costs = orjson.loads(args.costs.read_bytes())
+    work = Workload(
+        partners=args.partners,
+        poll_minutes=args.poll_minutes,
+        objects_per_day=args.objects_per_day,
+        collections=args.collections,
+        read_share=args.read_share,
+        limit=args.limit,
+        batch=args.batch,
+        manifest_share=args.manifest_share,
+        retention_days=args.retention_days,
+    )
+    size = Sizing(
+        cores_per_node=args.cores_per_node,
+        threads_per_worker=args.threads_per_worker,
+        database_cores=args.database_cores,
+        utilisation=args.utilisation,
+    )
+    shown = "bench/capacity-costs.json" if args.costs == DEFAULT_COSTS else str(args.costs)
+    print(render(model(work, size, costs), costs, shown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
