@@ -93,19 +93,44 @@ def rates(work: Workload) -> Rates:
     )
 
 
+# The cost of each endpoint's request (the server's endpoint names, as in the metrics).
+_REQUEST_COSTS = {
+    "taxii_collections.collections": "collections",
+    "taxii_objects.get_objects": "objects_request",
+    "taxii_objects.manifest": "manifest_request",
+    "taxii_server_info.status": "status",
+    "taxii_objects.add_objects": "add_objects_request",
+}
+_WRITES = {"taxii_objects.add_objects"}
+
+
+def cpu_ms(
+    requests: dict[str, float], objects_read: float, objects_written: float, cost: dict[str, float]
+) -> tuple[float, float]:
+    """(read, write) CPU milliseconds of these requests and objects on one side.
+
+    ``requests`` counts (or rates) by endpoint; the result is in ms (or ms per second).
+    """
+    read = objects_read * cost["objects_per_object"]
+    write = objects_written * cost["add_objects_per_object"]
+    for endpoint, count in requests.items():
+        if endpoint in _WRITES:
+            write += count * cost[_REQUEST_COSTS[endpoint]]
+        else:
+            read += count * cost[_REQUEST_COSTS[endpoint]]
+    return read, write
+
+
 def cpu_cores(rate: Rates, cost: dict[str, float]) -> tuple[float, float]:
     """(read, write) CPU cores busy on one side (server nodes or database)."""
-    read_ms = (
-        rate.collections * cost["collections"]
-        + rate.get_objects * cost["objects_request"]
-        + rate.objects_read * cost["objects_per_object"]
-        + rate.manifest * cost["manifest_request"]
-        + rate.status * cost["status"]
-    )
-    write_ms = (
-        rate.add_objects * cost["add_objects_request"]
-        + rate.objects_written * cost["add_objects_per_object"]
-    )
+    requests = {
+        "taxii_collections.collections": rate.collections,
+        "taxii_objects.get_objects": rate.get_objects,
+        "taxii_objects.manifest": rate.manifest,
+        "taxii_server_info.status": rate.status,
+        "taxii_objects.add_objects": rate.add_objects,
+    }
+    read_ms, write_ms = cpu_ms(requests, rate.objects_read, rate.objects_written, cost)
     return read_ms / 1000.0, write_ms / 1000.0
 
 

@@ -29,7 +29,6 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ import orjson
 import psycopg
 import requests
 
+from bench.partners_sim.cpu import Meters
 from mappings.timestamps import stix_timestamp
 from server.store.types import CollectionInfo
 from tests.support.server import TAXII, PartnerSpec, basic, served
@@ -47,48 +47,6 @@ PARTNER = "costs-lab"
 IDENTITY = "identity--4e2ad8f7-5b71-4c39-9d3e-35a5d0b7b1a2"
 PAGE = 1000
 SMALL_BATCH, LARGE_BATCH = 10, 100
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pid: int) -> float:
-    with suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
-    return 0.0
-
-
-def _process_tree(pid: int) -> list[int]:
-    """``pid`` and its children (gunicorn's master and its workers)."""
-    found = [pid]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text()
-                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-    return found
-
-
-@dataclass
-class Meters:
-    """CPU seconds so far of the server's processes and of this database's backends."""
-
-    server_pid: int
-    database_url: str
-
-    def backends(self) -> list[int]:
-        conninfo = self.database_url.replace("+psycopg", "")
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            rows = connection.execute(
-                "SELECT pid FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def read(self) -> tuple[float, float]:
-        server = sum(_cpu_s(pid) for pid in _process_tree(self.server_pid))
-        database = sum(_cpu_s(pid) for pid in self.backends())
-        return server, database
 
 
 def _indicator(number: int, created: str) -> dict[str, Any]:
@@ -171,7 +129,7 @@ def measure(objects: int = 20_000, requests_per_round: int = 100, rounds: int = 
         ) as running,
     ):
         assert running.server._process is not None
-        meters = Meters(running.server._process.pid, running.database_url)
+        meters = Meters([running.server._process.pid], running.database_url)
         costs = Costs(running.base_url, collection.id, running.keys[PARTNER], meters)
         conninfo = running.database_url.replace("+psycopg", "")
         size_before = _database_bytes(conninfo)

@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import orjson
+
+from bench.capacity import DEFAULT_COSTS, cpu_ms
 from bench.partners_sim.metrics import Comparison
 from bench.partners_sim.simulate import SimRun
 from bench.partners_sim.traffic import Key, Recorder
@@ -96,6 +100,34 @@ def judge(run: SimRun, metrics: Comparison | None, metrics_note: str = "") -> Ve
     return verdict
 
 
+def cpu_figures(run: SimRun, costs_path: Path = DEFAULT_COSTS) -> dict[str, float] | None:
+    """CPU the load phase used, beside what the capacity model predicts for the same requests.
+
+    The prediction multiplies the requests the clients actually made, and the
+    objects they actually moved, by the per-request costs measured alone
+    (``bench/capacity.py --measure``); a ratio near 1 says the costs hold under
+    concurrent load, a ratio above 1 says contention adds to them.
+    """
+    if run.load_cpu_s is None or not costs_path.exists():
+        return None
+    costs = orjson.loads(costs_path.read_bytes())
+    requests: dict[str, float] = {}
+    for (endpoint, _method, status), count in run.load.counts().items():
+        if status < 400:
+            requests[endpoint] = requests.get(endpoint, 0) + count
+    read, written = run.load.objects_read, run.load.objects_written
+    server = sum(cpu_ms(requests, read, written, costs["server_cpu_ms"])) / 1000
+    database = sum(cpu_ms(requests, read, written, costs["database_cpu_ms"])) / 1000
+    return {
+        "server_cpu_s": run.load_cpu_s[0],
+        "database_cpu_s": run.load_cpu_s[1],
+        "model_server_cpu_s": server,
+        "model_database_cpu_s": database,
+        "server_cores_busy": run.load_cpu_s[0] / run.load_seconds,
+        "database_cores_busy": run.load_cpu_s[1] / run.load_seconds,
+    }
+
+
 def latency_rows(recorder: Recorder) -> list[dict[str, Any]]:
     by_endpoint: dict[tuple[str, str], list[float]] = {}
     for (endpoint, method, _status), values in recorder.samples.items():
@@ -149,6 +181,9 @@ def as_dict(run: SimRun, verdict: Verdict, description: str) -> dict[str, Any]:
             {"endpoint": e, "method": m, "status": s, "count": n}
             for (e, m, s), n in sorted(counts.items())
         ],
+        "objects_read_in_load": run.load.objects_read,
+        "objects_written_in_load": run.load.objects_written,
+        "cpu": cpu_figures(run),
         "late_actions": len(lag),
         "late_p99_s": percentile(lag, 0.99) if lag else 0.0,
         "server_errors": verdict.server_errors,
@@ -195,6 +230,15 @@ def render(run: SimRun, verdict: Verdict, description: str) -> str:
     if lag:
         lines.append(
             f"Actions that started late: {len(lag):,} (p99 {percentile(lag, 0.99):.2f} s late)"
+        )
+    cpu = cpu_figures(run)
+    if cpu is not None:
+        lines.append(
+            f"CPU in the load phase: server {cpu['server_cpu_s']:.1f} s "
+            f"({cpu['server_cores_busy']:.2f} cores), database {cpu['database_cpu_s']:.1f} s "
+            f"({cpu['database_cores_busy']:.2f} cores); the capacity model's costs predict "
+            f"{cpu['model_server_cpu_s']:.1f} s and {cpu['model_database_cpu_s']:.1f} s "
+            f"for the same requests"
         )
     lines += [
         f"5xx responses: {verdict.server_errors}; requests without an answer: "

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.partners_sim.cpu import Meters
 from bench.partners_sim.plan import SimPlan
 from bench.partners_sim.target import Target
 from bench.partners_sim.traffic import PartnerClient, Recorder, SimPartner, make_partners
@@ -39,6 +40,8 @@ class SimRun:
     load_seconds: float = 0.0
     final_seconds: float = 0.0
     thread_failures: list[str] = field(default_factory=list)
+    # CPU seconds (server processes, database backends) spent during the load phase.
+    load_cpu_s: tuple[float, float] | None = None
 
 
 def _load_thread(
@@ -119,6 +122,12 @@ def simulate(plan: SimPlan, target: Target) -> SimRun:
     """The load phase for ``plan.duration_s``, then one final sync per partner."""
     partners = make_partners(plan, target.collection_ids, target.keys)
     run = SimRun(plan, partners, Recorder(), Recorder())
+    meters = (
+        Meters(target.server_pids, target.database_url)
+        if target.server_pids and target.database_url
+        else None
+    )
+    cpu_before = meters.read() if meters else None
     started = time.monotonic()
     deadline = started + plan.duration_s
     _in_threads(
@@ -127,6 +136,9 @@ def simulate(plan: SimPlan, target: Target) -> SimRun:
         lambda mine: _load_thread(plan, target, mine, run.load, deadline, run.thread_failures),
     )
     run.load_seconds = time.monotonic() - started
+    if meters and cpu_before:
+        cpu_after = meters.read()
+        run.load_cpu_s = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
     started = time.monotonic()
     _in_threads(
         plan,

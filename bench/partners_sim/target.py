@@ -36,7 +36,8 @@ class Target:
     metrics_urls: list[str] = field(default_factory=list)  # one per node, loopback
     verify: bool | str = True  # CA file for HTTPS
     description: str = ""
-    database_url: str | None = None
+    database_url: str | None = None  # the exchange's database, to meter its backends' CPU
+    server_pids: list[int] = field(default_factory=list)  # each node's gunicorn master
 
     def api_root_url(self) -> str:
         return f"{self.base_url}/{self.api_root}/"
@@ -76,6 +77,7 @@ def single_node(
         workers=workers,
         threads=threads,
     ) as running:
+        assert running.server._process is not None
         yield Target(
             base_url=running.base_url,
             api_root=API_ROOT,
@@ -86,4 +88,5 @@ def single_node(
                 f"1 node ({workers} workers x {threads} threads, plain HTTP) on {backend}"
             ),
             database_url=running.database_url,
+            server_pids=[running.server._process.pid],
         )

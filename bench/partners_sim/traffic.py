@@ -48,6 +48,8 @@ class Recorder:
     samples: dict[Key, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
     lag_s: list[float] = field(default_factory=list)  # how late each action started
+    objects_read: int = 0  # objects received in GET objects pages
+    objects_written: int = 0  # objects acknowledged by POSTs
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, endpoint: str, method: str, status: int, seconds: float) -> None:
@@ -58,6 +60,11 @@ class Recorder:
         with self._lock:
             if len(self.errors) < 50:
                 self.errors.append(message)
+
+    def objects(self, read: int = 0, written: int = 0) -> None:
+        with self._lock:
+            self.objects_read += read
+            self.objects_written += written
 
     def late(self, seconds: float) -> None:
         with self._lock:
@@ -195,6 +202,7 @@ class PartnerClient:
                 return  # the cursor stays: the next round asks again
             envelope = orjson.loads(response.content) if response.content else {}
             objects = envelope.get("objects") or []
+            self.recorder.objects(read=len(objects))
             for obj in objects:
                 if obj["id"] in seen:
                     partner.duplicates += 1
@@ -221,6 +229,7 @@ class PartnerClient:
         status = orjson.loads(response.content)
         successes = {entry["id"] for entry in status.get("successes", [])}
         partner.acknowledged |= successes
+        self.recorder.objects(written=len(successes))
         partner.unacknowledged += len(objects) - len(successes)
         self._call(partner, STATUS, "GET", f"status/{status['id']}/")
 
