@@ -170,9 +170,13 @@ def model(work: Workload, size: Sizing, costs: dict[str, Any]) -> list[tuple[str
         (f"POST objects/s (batches of {work.batch})", f"{rate.add_objects:.3f}"),
         ("GET status/s", f"{rate.status:.3f}"),
         ("requests/s, total", f"{rate.requests():.2f}"),
-        ("objects served/s (every reader reads each object once)", f"{rate.objects_read:.1f}"),
+        ("objects served/s (every reader reads each object once)", f"{rate.objects_read:,.0f}"),
+        (
+            "response bytes/s, objects served (JSON before TLS)",
+            f"{rate.objects_read * costs['response_bytes_per_object'] / 1e6:.2f} MB/s",
+        ),
         ("server CPU, cores busy (reads + writes)", f"{server_cores:.2f}"),
-        ("database CPU, cores busy (reads + writes)", f"{db_read:.2f} + {db_write:.2f}"),
+        ("database CPU, cores busy (reads + writes)", f"{db_read:.2f} + {db_write:.3f}"),
         (
             f"nodes ({size.cores_per_node} cores, sized to {size.utilisation:.0%} busy, N+1)",
             f"{nodes} ({nodes_for_load} for the load + 1 spare)",
@@ -213,6 +217,31 @@ def render(rows: list[tuple[str, str]], costs: dict[str, Any], costs_path: str) 
     return "\n".join(lines)
 
 
+def costs_table(costs: dict[str, Any], costs_path: str) -> str:
+    """The measured costs, one row per endpoint: what the model multiplies by."""
+    names = [
+        ("GET collections, per request", "collections"),
+        ("GET objects, per request", "objects_request"),
+        ("GET objects, per object returned", "objects_per_object"),
+        ("GET manifest, per request", "manifest_request"),
+        ("POST objects, per request", "add_objects_request"),
+        ("POST objects, per object stored", "add_objects_per_object"),
+        ("GET status, per request", "status"),
+    ]
+    server, database = costs["server_cpu_ms"], costs["database_cpu_ms"]
+    lines = ["| cost | server CPU ms | PostgreSQL CPU ms |", "|---|---:|---:|"]
+    for label, key in names:
+        digits = 4 if key.endswith("per_object") else 2
+        lines.append(f"| {label} | {server[key]:.{digits}f} | {database[key]:.{digits}f} |")
+    lines.append("")
+    lines.append(
+        f"costs: {costs_path}, measured {costs['measured_at']} on {costs['machine']}; "
+        f"{costs['database']}; {costs['bytes_per_object']:,} B stored and "
+        f"{costs['response_bytes_per_object']:,} B served per object"
+    )
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     work, size = Workload(0, 0, 0), Sizing()
     parser = argparse.ArgumentParser(
@@ -235,6 +264,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--utilisation", type=float, default=size.utilisation)
     add("--costs", type=Path, default=DEFAULT_COSTS, help="costs file to read (or write)")
     add("--measure", action="store_true", help="measure the costs here and write --costs")
+    add("--show-costs", action="store_true", help="print the costs table instead of the model")
     add("--measure-objects", type=int, default=20_000)
     return parser.parse_args(argv)
 
@@ -266,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         utilisation=args.utilisation,
     )
     shown = "bench/capacity-costs.json" if args.costs == DEFAULT_COSTS else str(args.costs)
+    if args.show_costs:
+        print(costs_table(costs, shown))
+        return 0
     print(render(model(work, size, costs), costs, shown))
     return 0
 

@@ -118,7 +118,7 @@ def _median_pair(samples: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 
 
-def measure(objects: int = 20_000, requests_per_round: int = 100, rounds: int = 3) -> dict:
+def measure(objects: int = 20_000, requests_per_round: int = 200, rounds: int = 5) -> dict:
     """Every cost of the model, medians over ``rounds`` rounds; a JSON-ready dict."""
     collection = CollectionInfo(str(uuid.uuid4()), API_ROOT, "costs")
     partner = PartnerSpec(PARTNER, IDENTITY, {collection.id: (True, True)})
@@ -147,6 +147,8 @@ def measure(objects: int = 20_000, requests_per_round: int = 100, rounds: int = 
         dates = _dates_added(costs)
         full_page_after, last_added = dates[0], dates[-1]
         recent = dates[-LARGE_BATCH - 1]  # a manifest poll finds LARGE_BATCH entries
+        page = costs.get(objects_url, {"added_after": full_page_after, "limit": PAGE})
+        wire_bytes = len(page.content) / PAGE
         samples: dict[str, list[tuple[float, float]]] = {}
         n = requests_per_round
         kinds: dict[str, Callable[[], object]] = {
@@ -181,6 +183,7 @@ def measure(objects: int = 20_000, requests_per_round: int = 100, rounds: int = 
         "requests_per_round": n,
         "rounds": rounds,
         "bytes_per_object": round((size_after - size_before) / stored),
+        "response_bytes_per_object": round(wire_bytes),
         "median_wall_ms": {k: round(v, 2) for k, v in costs.latency_ms.items()},
     }
     for i, name in enumerate(side):
