@@ -17,6 +17,7 @@ Example ``lab.toml``::
     api_root = "http://127.0.0.1:8470/exchange/"
     partner_id = "lab-b"
     api_key_file = "secrets/lab-b.key"      # or env DX_API_KEY
+    verify_tls = "secrets/exchange-ca.pem"  # optional: a private CA (default: system CAs)
     collections = ["3b3a1a4e-..."]          # ids or titles/aliases to sync
 
     [producer]
@@ -63,6 +64,8 @@ class ServerSection(_Section):
     api_key_file: Path | None = None
     collections: list[str] = Field(default_factory=list)
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # true: the system's CA bundle; a path: trust the CA certificates in that PEM
+    # file (a private CA in front of the exchange); false: no check (never in use).
     verify_tls: bool | str = True
 
 
@@ -145,6 +148,14 @@ class LabConfig(_Section):
         if path.is_absolute() or self.source is None:
             return path
         return self.source.parent / path
+
+    @property
+    def tls_verify(self) -> bool | str:
+        """``verify_tls`` for requests: a CA file path is relative to the config file."""
+        verify = self.server.verify_tls
+        if isinstance(verify, bool):
+            return verify
+        return str(self._resolve(Path(verify)))
 
     @property
     def store_path(self) -> Path:

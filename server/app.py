@@ -21,7 +21,7 @@ from server.auth import authenticate
 from server.config import ServerConfig
 from server.ratelimit import ACCESS_EXTENSION_KEY, AccessControl, client_address, retry_after_header
 from server.store import Store
-from server.taxii import collections, objects, server_info
+from server.taxii import collections, objects, request_scope, server_info
 from server.taxii.context import EXTENSION_KEY, ServerContext, server_context
 from server.taxii.cursor import CursorCodec
 from server.taxii.errors import TaxiiError, register_error_handlers
@@ -110,10 +110,15 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
         config=config,
         store=store
         if store is not None
-        else Store(config.database_url, status_retention_hours=config.status_retention_hours),
+        else Store(
+            config.database_url,
+            replica_url=config.replica_database_url,
+            status_retention_hours=config.status_retention_hours,
+        ),
         cursors=CursorCodec(secret),
     )
     app.extensions[ACCESS_EXTENSION_KEY] = AccessControl.from_config(config)
+    request_scope.init_app(app)  # before authentication, which reads through the scope
     app.before_request(_authenticate_and_negotiate)
     app.after_request(_audit_refused_write)
     for blueprint in (server_info.blueprint, collections.blueprint, objects.blueprint):

@@ -83,6 +83,9 @@ class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     database_url: str = "sqlite:///var/dx.sqlite3"
+    # A read-only replica (PostgreSQL streaming standby) for the TAXII read endpoints;
+    # writes and status resources stay on database_url (docs/server.md, "Read replicas").
+    replica_database_url: str | None = None
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8470
     workers: Annotated[int, Field(ge=1, le=64)] = 2

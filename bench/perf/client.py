@@ -82,15 +82,22 @@ class TaxiiClient:
         return Timed(time.perf_counter() - started, response.status_code, body, response.headers)
 
 
-def envelopes(objects: Iterable[dict], max_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """Envelopes of as many objects as fit in ``max_bytes``; yields (body, object count)."""
+# The server's default max_objects_per_request (server.config): a fuller envelope is a 413.
+MAX_OBJECTS_PER_ENVELOPE = 10_000
+
+
+def envelopes(
+    objects: Iterable[dict], max_bytes: int, max_objects: int = MAX_OBJECTS_PER_ENVELOPE
+) -> Iterator[tuple[bytes, int]]:
+    """Envelopes of as many objects as fit in ``max_bytes`` and the server's per-request
+    object limit (``max_objects_per_request``); yields (body, object count)."""
     head, tail = b'{"objects":[', b"]}"
     parts: list[bytes] = []
     size = len(head) + len(tail)
     for obj in objects:
         encoded = orjson.dumps(obj)
         extra = len(encoded) + (1 if parts else 0)
-        if parts and size + extra > max_bytes:
+        if parts and (size + extra > max_bytes or len(parts) >= max_objects):
             yield head + b",".join(parts) + tail, len(parts)
             parts, size = [], len(head) + len(tail)
             extra = len(encoded)

@@ -52,6 +52,17 @@ def scale_table(runs: list[dict]) -> str:
             *(f"{run['reads']['sync']['objects_per_s']:,.0f}" for run in runs),
         ]
     )
+    rows.append(
+        [
+            "full sync (limit 100), objects/s",
+            *(
+                f"{run['reads']['sync_100']['objects_per_s']:,.0f}"
+                if "sync_100" in run["reads"]
+                else "-"
+                for run in runs
+            ),
+        ]
+    )
     for label, key in LATENCY_ROWS:
         rows.append([f"{label}, ms median / p95", *(_ms(run["reads"].get(key)) for run in runs)])
     rows.append(

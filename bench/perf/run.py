@@ -59,7 +59,7 @@ def measure_exchange(
         versioned = feed.versioned_ids if objects is None else _versioned_ids(objects)
         _log(f"{running.name} N={n:,}: {published['objects_per_s']:,.0f} objects/s; reading")
         cpu_before = running.cpu_seconds()
-        figures = reads(running.client, versioned, repeats)
+        figures = reads(running.client, versioned, repeats, small_page_sync=True)
         figures["server_cpu_s"] = running.cpu_seconds() - cpu_before
         memory = running.peak_rss_mb()
     return {

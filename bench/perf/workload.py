@@ -9,7 +9,9 @@ What a consortium partner does, timed from the client:
   collection, requested again with each limit;
 * an ``added_after`` poll for the newest objects (the value a poller kept
   from the ``X-TAXII-Date-Added-Last`` of its previous poll);
-* a full sync of a new partner, following ``next`` with ``limit`` 1,000;
+* a full sync of a new partner, following ``next`` with ``limit`` 1,000, and
+  again with ``limit`` 100 (this server only: a poller's usual page size, where
+  the fixed cost of each request dominates);
 * manifest (first page, limit 100) and versions of an object with two versions.
 
 medallion's ``next`` tokens are server-side sessions consumed as they are
@@ -29,6 +31,7 @@ from bench.perf.client import TaxiiClient, Timed, envelopes
 
 DEEP_FRACTION = 0.9
 SYNC_LIMIT = 1000
+SMALL_SYNC_LIMIT = 100
 PAGE_LIMITS = (100, 1000)
 
 
@@ -104,14 +107,14 @@ class SyncResult:
         return max(1, int(self.objects * DEEP_FRACTION / self.walk_limit))
 
 
-def full_sync(client: TaxiiClient) -> SyncResult:
-    """Page through everything with limit 1,000, as a new partner does."""
+def full_sync(client: TaxiiClient, limit: int = SYNC_LIMIT) -> SyncResult:
+    """Page through everything with ``limit`` (1,000 by default), as a new partner does."""
     tokens: list[str] = []
     added_last: list[str | None] = []
     total, token = 0, None
     started = time.perf_counter()
     while True:
-        params: dict[str, object] = {"limit": SYNC_LIMIT}
+        params: dict[str, object] = {"limit": limit}
         if token:
             params["next"] = token
         answer = client.objects(**params)
@@ -183,7 +186,9 @@ def repeat(request: Callable[[], Timed], repeats: int) -> Samples:
     return samples
 
 
-def reads(client: TaxiiClient, versioned_ids: list[str], repeats: int) -> dict[str, object]:
+def reads(
+    client: TaxiiClient, versioned_ids: list[str], repeats: int, small_page_sync: bool = False
+) -> dict[str, object]:
     """Every read figure, on a collection already filled."""
     results: dict[str, object] = {}
     _log("full sync")
@@ -196,6 +201,15 @@ def reads(client: TaxiiClient, versioned_ids: list[str], repeats: int) -> dict[s
         "seconds": sync.seconds,
         "objects_per_s": sync.objects / sync.seconds,
     }
+    if small_page_sync:
+        _log("full sync at limit 100")
+        small = full_sync(client, SMALL_SYNC_LIMIT)
+        results["sync_100"] = {
+            "objects": small.objects,
+            "pages": small.pages,
+            "seconds": small.seconds,
+            "objects_per_s": small.objects / small.seconds,
+        }
     for limit in PAGE_LIMITS:
         results[f"first_page_{limit}"] = repeat(
             lambda limit=limit: client.objects(limit=limit), repeats

@@ -61,15 +61,24 @@ class RetryPolicy:
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request of the session a timeout unless the call sets one."""
+    """Gives every request of the session a timeout unless the call sets one.
 
-    def __init__(self, timeout_s: float) -> None:
+    And the lab's CA file, when it names one: ``requests`` otherwise lets
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` in the environment replace the
+    session's ``verify``, and a lab config that says which CA to trust would
+    be ignored on any host that sets them.
+    """
+
+    def __init__(self, timeout_s: float, ca_file: str | None = None) -> None:
         super().__init__()
         self._timeout_s = timeout_s
+        self._ca_file = ca_file
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout_s
+        if self._ca_file is not None:
+            kwargs["verify"] = self._ca_file
         return super().send(request, **kwargs)
 
 
@@ -125,7 +134,7 @@ class TaxiiSession:
         self.log = log or JsonLog(quiet=True)
         self.last_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
         self.conn = _HTTPConnection(partner_id, api_key, verify=verify, version="2.1")
-        adapter = _TimeoutAdapter(timeout_s)
+        adapter = _TimeoutAdapter(timeout_s, verify if isinstance(verify, str) else None)
         self.conn.session.mount("http://", adapter)
         self.conn.session.mount("https://", adapter)
         self.conn.session.hooks["response"].append(self._remember_headers)
@@ -139,7 +148,7 @@ class TaxiiSession:
             config.server.partner_id,
             config.api_key(),
             timeout_s=config.server.timeout_seconds,
-            verify=config.server.verify_tls,
+            verify=config.tls_verify,
             retry=retry,
             log=log,
         )

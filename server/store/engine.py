@@ -10,21 +10,38 @@ anything, which is what serialises date_added assignment across processes.
 PostgreSQL: the default READ COMMITTED isolation; writers serialise per
 collection with SELECT ... FOR UPDATE on the collection row (see ``objects_write``);
 no server-side prepared statements (see ``_POSTGRES_CONNECT_ARGS``).
+
+No ping on every checkout (``pool_pre_ping``): it cost a round trip per
+transaction, several per request. Reads retry once on a fresh connection when
+the pooled one turns out dead (``scope``, ``read``); a write transaction pings
+its connection first (``write_transaction``), because a write that failed
+half-way cannot simply be run again by the code that opened it, and one round
+trip is nothing beside a write.
+
+A replica engine (``make_engine(url, read_only=True)``) makes every
+transaction read-only on the PostgreSQL side too, so a write that reached it by
+mistake would fail loudly even where the replica is not a hot standby.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from server.store.errors import InvalidInputError
 
+T = TypeVar("T")
+
 _WRITE_OPTION = "dx_write_transaction"
+# Set by ``scope.ReadScope`` on SQLite: run each statement on its own, no BEGIN.
+AUTOCOMMIT_READS_OPTION = "dx_autocommit_reads"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_ANALYSIS_LIMIT = 1_000
 
@@ -42,8 +59,11 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for a SQLite (``sqlite:///path``) or PostgreSQL (``postgresql+psycopg://``) URL."""
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for a SQLite (``sqlite:///path``) or PostgreSQL (``postgresql+psycopg://``) URL.
+
+    ``read_only`` (a replica): PostgreSQL refuses every write made through it.
+    """
     try:
         parsed = make_url(url)
     except Exception as error:
@@ -54,7 +74,10 @@ def make_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, connect_args=_POSTGRES_CONNECT_ARGS)
+        connect_args: dict[str, object] = dict(_POSTGRES_CONNECT_ARGS)
+        if read_only:
+            connect_args["options"] = "-c default_transaction_read_only=on"
+        return create_engine(parsed, connect_args=connect_args)
     raise InvalidInputError(
         f"unsupported database URL {url!r}: use sqlite:///path/to/file.db "
         "or postgresql+psycopg://user@host/dbname"
@@ -94,7 +117,10 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
-    if connection.get_execution_options().get(_WRITE_OPTION):
+    options = connection.get_execution_options()
+    if options.get(AUTOCOMMIT_READS_OPTION):
+        return
+    if options.get(_WRITE_OPTION):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         connection.exec_driver_sql("BEGIN")
@@ -107,10 +133,55 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     On SQLite it starts with BEGIN IMMEDIATE, so two writers never both read
     the state they are about to change.
     """
-    with engine.connect() as connection:
+    with _live_connection(engine) as connection:
         connection.execution_options(**{_WRITE_OPTION: True})
         with connection.begin():
             yield connection
+
+
+@contextmanager
+def _live_connection(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection that just answered a ping; a dead one is replaced once.
+
+    The ping runs on the driver connection outside any transaction (the
+    dialect's own ``do_ping``, as ``pool_pre_ping`` would), so it adds one
+    round trip and no BEGIN.
+    """
+    if is_sqlite(engine):
+        with engine.connect() as connection:
+            yield connection
+        return
+    connection = engine.connect()
+    try:
+        driver_connection = connection.connection.dbapi_connection
+        assert driver_connection is not None  # just checked out
+        try:
+            alive = engine.dialect.do_ping(driver_connection)
+        except engine.dialect.loaded_dbapi.Error:
+            alive = False
+        if not alive:
+            connection.invalidate()
+            connection.close()
+            connection = engine.connect()
+        yield connection
+    finally:
+        connection.close()
+
+
+def read(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """``work`` in a read transaction of its own; run once more if the connection was dead.
+
+    For reads outside a request (administration, the console): they keep one
+    snapshot across their statements. Retrying is safe because they wrote nothing.
+    """
+    try:
+        with read_transaction(engine) as connection:
+            return work(connection)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    with read_transaction(engine) as connection:
+        return work(connection)
 
 
 @contextmanager

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.store import accounts, audit, catalog, medallion, owners, rate_limits, statuses
 from server.store.analyze_schedule import AnalyzeSchedule
-from server.store.engine import make_engine, read_transaction, write_transaction
+from server.store.engine import make_engine, read, write_transaction
 from server.store.integrity import IntegrityReport, check_integrity
 from server.store.migrate import current_revision, head_revision, upgrade_to_head
 from server.store.objects_read import fetch_page, page_select
@@ -28,6 +31,7 @@ from server.store.objects_write import (
     insert_versions,
     lock_collection,
 )
+from server.store.scope import ReadScope
 from server.store.timestamps import now_us, version_key
 from server.store.types import (
     ApiRootInfo,
@@ -46,6 +50,7 @@ from server.store.types import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ALREADY_STORED_MESSAGE = "this version is already in the collection"
 UNVERSIONED = "1970-01-01T00:00:00.000Z"  # the version of observables (server.taxii.stix_checks)
@@ -55,6 +60,10 @@ _PURGE_INTERVAL_US = 60_000_000
 class Store:
     """The exchange's storage on SQLite (``sqlite:///file.db``) or PostgreSQL.
 
+    ``replica_url``: a read-only copy of the database (a PostgreSQL streaming
+    replica). Only reads made inside ``request_scope(replica=True)`` go there;
+    every write, and every read outside such a scope, goes to ``url``.
+
     ``clock`` returns the current time in microseconds; it exists so tests can
     exercise status retention without waiting a day.
     """
@@ -63,6 +72,7 @@ class Store:
         self,
         url: str,
         *,
+        replica_url: str | None = None,
         status_retention_hours: float = statuses.DEFAULT_RETENTION_HOURS,
         clock: Callable[[], int] = now_us,
     ) -> None:
@@ -70,6 +80,10 @@ class Store:
         self._retention_us = statuses.retention_us(status_retention_hours)
         self._clock = clock
         self._engine = make_engine(url)
+        self._replica: Engine | None = (
+            make_engine(replica_url, read_only=True) if replica_url else None
+        )
+        self._scope: ContextVar[ReadScope | None] = ContextVar("dx_store_scope", default=None)
         self._next_purge_us = 0
         self._analyze_schedule = AnalyzeSchedule()
         self._next_login_purge_us = 0
@@ -85,6 +99,36 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+        if self._replica is not None:
+            self._replica.dispose()
+
+    # -- request scopes ---------------------------------------------------------------
+
+    @contextmanager
+    def request_scope(self, *, replica: bool = False) -> Iterator[None]:
+        """Every read in this block (this thread) shares one pooled connection (``scope``).
+
+        ``replica``: read from the replica, if one is configured. Only for
+        requests that write nothing and need not see their own writes.
+        """
+        engine = self._replica if replica and self._replica is not None else self._engine
+        scope = ReadScope(engine)
+        token = self._scope.set(scope)
+        try:
+            yield
+        finally:
+            self._scope.reset(token)
+            scope.close()
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        scope = self._scope.get()
+        if scope is None:
+            return read(self._engine, work)
+        return scope.run(work)
+
+    def _reads_replica(self) -> bool:
+        scope = self._scope.get()
+        return scope is not None and scope.engine is not self._engine
 
     def __enter__(self) -> Store:
         return self
@@ -137,12 +181,10 @@ class Store:
             catalog.put_api_root(connection, info)
 
     def get_api_root(self, name: str) -> ApiRootInfo | None:
-        with read_transaction(self._engine) as connection:
-            return catalog.get_api_root(connection, name)
+        return self._read(lambda connection: catalog.get_api_root(connection, name))
 
     def list_api_roots(self) -> list[ApiRootInfo]:
-        with read_transaction(self._engine) as connection:
-            return catalog.list_api_roots(connection)
+        return self._read(lambda connection: catalog.list_api_roots(connection))
 
     def add_collection(self, info: CollectionInfo) -> None:
         """Create the collection, or update its settings; its objects are kept."""
@@ -150,17 +192,18 @@ class Store:
             catalog.put_collection(connection, info)
 
     def get_collection(self, api_root: str, collection_id: str) -> CollectionInfo | None:
-        with read_transaction(self._engine) as connection:
-            return catalog.get_collection(connection, api_root, collection_id)
+        return self._read(
+            lambda connection: catalog.get_collection(connection, api_root, collection_id)
+        )
 
     def list_collections(self, api_root: str) -> list[CollectionInfo]:
-        with read_transaction(self._engine) as connection:
-            return catalog.list_collections(connection, api_root)
+        return self._read(lambda connection: catalog.list_collections(connection, api_root))
 
     def get_discovery(self) -> dict[str, Any]:
         """Title, description, contact and default of the discovery resource ({} if never set)."""
-        with read_transaction(self._engine) as connection:
-            return dict(catalog.get_setting(connection, catalog.DISCOVERY_KEY) or {})
+        return self._read(
+            lambda connection: dict(catalog.get_setting(connection, catalog.DISCOVERY_KEY) or {})
+        )
 
     def set_discovery(self, discovery: dict[str, Any]) -> None:
         with write_transaction(self._engine) as connection:
@@ -168,8 +211,9 @@ class Store:
 
     def count_objects(self, collection_id: str, *, latest_only: bool = False) -> int:
         """Stored versions in the collection (only the latest of each object if asked)."""
-        with read_transaction(self._engine) as connection:
-            return catalog.count_versions(connection, collection_id, latest_only)
+        return self._read(
+            lambda connection: catalog.count_versions(connection, collection_id, latest_only)
+        )
 
     # -- partners and grants ------------------------------------------------------
 
@@ -217,8 +261,7 @@ class Store:
 
     def authenticate(self, partner_id: str, api_key: str) -> Partner | None:
         """The active partner with this id and key, else None (one indexed query, no cache)."""
-        with read_transaction(self._engine) as connection:
-            return accounts.authenticate(connection, partner_id, api_key)
+        return self._read(lambda connection: accounts.authenticate(connection, partner_id, api_key))
 
     def check_login(
         self, partner_id: str, api_key: str, address: str, limits: rate_limits.LoginLimits
@@ -226,10 +269,17 @@ class Store:
         """Like ``authenticate``, but first honours failed-login blocks on the partner id and
         the client address; still one indexed query (see ``rate_limits``)."""
         scope_keys = [key for key, _ in limits.scopes(partner_id, address)]
-        with read_transaction(self._engine) as connection:
-            return rate_limits.check_login(
-                connection, partner_id, api_key, scope_keys, self._clock()
-            )
+        now = self._clock()
+
+        def check(connection: Connection) -> rate_limits.LoginCheck:
+            return rate_limits.check_login(connection, partner_id, api_key, scope_keys, now)
+
+        found = self._read(check)
+        if found.partner is None and not found.blocked_until_us and self._reads_replica():
+            # A key rotated or a partner added moments ago may not have reached the
+            # replica yet: before a failure is counted, the primary has the last word.
+            found = read(self._engine, check)
+        return found
 
     def record_login_failure(
         self, partner_id: str, address: str, limits: rate_limits.LoginLimits
@@ -269,8 +319,9 @@ class Store:
     ) -> int:
         """When the block on this partner id or address ends (microseconds), 0 if none."""
         scope_keys = [key for key, _ in limits.scopes(partner_id, address)]
-        with read_transaction(self._engine) as connection:
-            return rate_limits.blocked_until(connection, scope_keys, self._clock())
+        return self._read(
+            lambda connection: rate_limits.blocked_until(connection, scope_keys, self._clock())
+        )
 
     def audit_refusal(
         self, partner_id: str, method: str, path: str, status: int, error_code: str
@@ -288,12 +339,10 @@ class Store:
             )
 
     def get_partner(self, partner_id: str) -> Partner | None:
-        with read_transaction(self._engine) as connection:
-            return accounts.get_partner(connection, partner_id)
+        return self._read(lambda connection: accounts.get_partner(connection, partner_id))
 
     def list_partners(self) -> list[Partner]:
-        with read_transaction(self._engine) as connection:
-            return accounts.list_partners(connection)
+        return self._read(lambda connection: accounts.list_partners(connection))
 
     def set_grant(
         self,
@@ -319,18 +368,19 @@ class Store:
 
     def get_grant(self, partner_id: str, collection_id: str) -> Grant:
         """The partner's rights in the collection; no grant row means no access."""
-        with read_transaction(self._engine) as connection:
-            return accounts.get_grant(connection, partner_id, collection_id)
+        return self._read(
+            lambda connection: accounts.get_grant(connection, partner_id, collection_id)
+        )
 
     def grants_for(self, partner_id: str, api_root: str) -> dict[str, Grant]:
         """The partner's grants in one API root, by collection id."""
-        with read_transaction(self._engine) as connection:
-            return accounts.grants_in_api_root(connection, partner_id, api_root)
+        return self._read(
+            lambda connection: accounts.grants_in_api_root(connection, partner_id, api_root)
+        )
 
     def list_grants(self, partner_id: str | None = None) -> list[PartnerGrant]:
         """Every grant row (of one partner, if given), for administration."""
-        with read_transaction(self._engine) as connection:
-            return accounts.list_grants(connection, partner_id)
+        return self._read(lambda connection: accounts.list_grants(connection, partner_id))
 
     # -- objects --------------------------------------------------------------------
 
@@ -421,14 +471,16 @@ class Store:
     def query_objects(self, collection_id: str, query: ObjectQuery, with_body: bool = True) -> Page:
         """One page of the objects (or, without bodies, manifest) endpoint."""
         statement = page_select(collection_id, query, with_body=with_body)
-        with read_transaction(self._engine) as connection:
-            return fetch_page(connection, statement, query.limit, with_body)
+        return self._read(
+            lambda connection: fetch_page(connection, statement, query.limit, with_body)
+        )
 
     def get_versions(self, collection_id: str, stix_id: str, query: ObjectQuery) -> Page:
         """One page of every version of one object (versions endpoint: no bodies)."""
         statement = page_select(collection_id, query, with_body=False, only_stix_id=stix_id)
-        with read_transaction(self._engine) as connection:
-            return fetch_page(connection, statement, query.limit, with_body=False)
+        return self._read(
+            lambda connection: fetch_page(connection, statement, query.limit, with_body=False)
+        )
 
     def delete_object(
         self,
@@ -472,8 +524,7 @@ class Store:
         self, api_root: str, status_id: str, partner_id: str | None
     ) -> StatusRecord | None:
         """The status if it exists in ``api_root`` and belongs to ``partner_id`` (None: admin)."""
-        with read_transaction(self._engine) as connection:
-            record = statuses.load(connection, api_root, status_id)
+        record = self._read(lambda connection: statuses.load(connection, api_root, status_id))
         if record is None or (partner_id is not None and record.partner_id != partner_id):
             return None
         return record
@@ -506,10 +557,11 @@ class Store:
         since_us: int | None = None,
     ) -> list[AuditEntry]:
         """The newest audit log entries, newest first, filtered as ``audit.recent`` says."""
-        with read_transaction(self._engine) as connection:
-            return audit.recent(
+        return self._read(
+            lambda connection: audit.recent(
                 connection, limit, partner=partner, action=action, since_us=since_us
             )
+        )
 
     def import_medallion(self, source: str | Path | dict) -> ImportSummary:
         """Import a medallion data file (path or parsed dict) in one transaction.

@@ -3,6 +3,12 @@
 Objects are stored as JSON text, so an envelope is assembled by concatenating
 that text between a few bytes of framing: no object is parsed or re-serialised
 on the read path. Everything else is small and goes through orjson.
+
+An envelope, manifest or versions resource with nothing to list is the empty
+object `{}`, as TAXII 2.1 asks (sections 5.3.1 and 5.8.1; envelopes alike);
+clients read a missing `more` as false. The X-TAXII-Date-Added-First/-Last
+headers go with every page that has content and are left out of an empty one,
+which has no date to give.
 """
 
 from __future__ import annotations
@@ -40,6 +46,13 @@ def date_added_headers(rows: Sequence[StoredVersion]) -> dict[str, str]:
     }
 
 
+_EMPTY = b"{}"
+
+
+def _empty() -> Response:
+    return Response(_EMPTY, status=200, headers={"Content-Type": TAXII_CONTENT_TYPE})
+
+
 def _paging_prefix(more: bool, next_token: str | None) -> bytes:
     prefix = b'{"more":true' if more else b'{"more":false'
     if next_token is not None:
@@ -49,12 +62,14 @@ def _paging_prefix(more: bool, next_token: str | None) -> bytes:
 
 def envelope(rows: Sequence[StoredVersion], more: bool, next_token: str | None) -> Response:
     """An envelope whose objects are the stored JSON texts, concatenated verbatim."""
-    parts = [_paging_prefix(more, next_token)]
-    if rows:
-        parts.append(b',"objects":[')
-        parts.append(",".join(row.body or "null" for row in rows).encode("utf-8"))
-        parts.append(b"]")
-    parts.append(b"}")
+    if not rows:
+        return _empty()
+    parts = [
+        _paging_prefix(more, next_token),
+        b',"objects":[',
+        ",".join(row.body or "null" for row in rows).encode("utf-8"),
+        b"]}",
+    ]
     return Response(
         b"".join(parts),
         status=200,
@@ -63,26 +78,28 @@ def envelope(rows: Sequence[StoredVersion], more: bool, next_token: str | None) 
 
 
 def manifest(rows: Sequence[StoredVersion], more: bool, next_token: str | None) -> Response:
+    if not rows:
+        return _empty()
     document: dict[str, object] = {"more": more}
     if next_token is not None:
         document["next"] = next_token
-    if rows:
-        document["objects"] = [
-            {
-                "id": row.stix_id,
-                "date_added": format_timestamp_us(row.date_added_us),
-                "version": row.version,
-                "media_type": row.media_type,
-            }
-            for row in rows
-        ]
+    document["objects"] = [
+        {
+            "id": row.stix_id,
+            "date_added": format_timestamp_us(row.date_added_us),
+            "version": row.version,
+            "media_type": row.media_type,
+        }
+        for row in rows
+    ]
     return taxii_json(document, headers=date_added_headers(rows))
 
 
 def versions(rows: Sequence[StoredVersion], more: bool, next_token: str | None) -> Response:
+    if not rows:
+        return _empty()
     document: dict[str, object] = {"more": more}
     if next_token is not None:
         document["next"] = next_token
-    if rows:
-        document["versions"] = [row.version for row in rows]
+    document["versions"] = [row.version for row in rows]
     return taxii_json(document, headers=date_added_headers(rows))

@@ -37,6 +37,9 @@ def test_environment_overrides_the_file(tmp_path):
     assert (config.port, config.database_url) == (9000, "postgresql+psycopg://h/db")
     assert config.cursor_secret and len(config.cursor_secret) >= 32
     assert with_overrides(config, port=9100, workers=None).port == 9100
+    replica = load_config(path, environ={"DX_REPLICA_DATABASE_URL": "postgresql+psycopg://r/db"})
+    assert replica.replica_database_url == "postgresql+psycopg://r/db"
+    assert load_config(path, environ={}).replica_database_url is None
 
 
 @pytest.mark.parametrize(

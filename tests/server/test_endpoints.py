@@ -299,7 +299,7 @@ def _manifest(running: Served, **params) -> list[dict]:
     )
     assert response.status_code == 200
     records = response.json().get("objects", [])
-    assert not response.json()["more"] or len(records) == MAX_PAGE
+    assert not response.json().get("more", False) or len(records) == MAX_PAGE
     return records
 
 
@@ -357,6 +357,36 @@ def test_date_added_headers_on_every_listing(world):
         assert response.status_code == 200
         assert response.headers["X-TAXII-Date-Added-First"] == ind1_dates[0]
         assert response.headers["X-TAXII-Date-Added-Last"] == ind1_dates[-1]
+
+
+FUTURE = "2999-01-01T00:00:00.000Z"
+
+
+def test_nothing_to_list_is_an_empty_object_without_date_headers(world):
+    """TAXII 2.1 sections 5.3.1 and 5.8.1: an empty manifest, envelope or versions is `{}`."""
+    running, posted = world
+    client = running.client(LAB)
+    ind1 = posted[0].stix_id
+    base = f"/exchange/collections/{MAIN}"
+    for path, params in [
+        (f"{base}/objects/", {"added_after": FUTURE}),
+        (f"{base}/manifest/", {"added_after": FUTURE}),
+        (f"{base}/objects/{ind1}/", {"match[version]": "2020-01-01T00:00:00Z"}),
+        (f"{base}/objects/{ind1}/versions/", {"added_after": FUTURE}),
+    ]:
+        response = client.get(path, params=params)
+        assert response.status_code == 200, (path, response.text)
+        assert response.content == b"{}", path
+        assert response.headers["Content-Type"].startswith("application/taxii+json")
+        assert "X-TAXII-Date-Added-First" not in response.headers, path
+        assert "X-TAXII-Date-Added-Last" not in response.headers, path
+    # A page with content still says whether more follows.
+    assert client.get(f"{base}/objects/", params={"limit": 1}).json()["more"] is True
+    # taxii2-client reads `{}` as the last page.
+    collection = _collection(running, MAIN)
+    assert collection.get_manifest(added_after=FUTURE) == {}
+    assert collection.object_versions(ind1, added_after=FUTURE) == {}
+    assert _all_objects(collection, per_request=2, added_after=FUTURE) == []
 
 
 @pytest.mark.parametrize("per_request", [0, 1, 2, 3, 5, MAX_PAGE, 50])

@@ -1,0 +1,52 @@
+"""Each TAXII request reads through one store connection, on the replica where it may.
+
+``init_app`` registers the hooks; it must run before the authentication hook
+so that authentication's reads share the request's connection
+(``server.store.scope``).
+
+Which requests read from the replica (``replica_database_url``): GETs of
+discovery, API roots, collections, objects, an object, manifests and versions.
+They write nothing, and a replica a moment behind only delays what a poller
+sees: its cursor is the last date_added it received, so it asks again from
+there and misses nothing. Everything else reads the primary: POST and DELETE,
+and status resources, which a publisher asks for right after its POST and must
+find. The console has its own hooks and always uses the primary.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from flask import Flask, g, request
+
+from server.taxii.context import server_context
+
+_REPLICA_BLUEPRINTS = frozenset({"taxii_server_info", "taxii_collections", "taxii_objects"})
+_PRIMARY_ONLY_ENDPOINTS = frozenset({"taxii_server_info.status"})
+_SCOPE_KEY = "dx_store_scope"
+
+
+def reads_from_replica() -> bool:
+    """True for the read-only TAXII endpoints a lagging replica may answer."""
+    return (
+        request.method in ("GET", "HEAD")
+        and request.blueprint in _REPLICA_BLUEPRINTS
+        and request.endpoint not in _PRIMARY_ONLY_ENDPOINTS
+    )
+
+
+def _open_scope() -> None:
+    stack = ExitStack()
+    stack.enter_context(server_context().store.request_scope(replica=reads_from_replica()))
+    setattr(g, _SCOPE_KEY, stack)
+
+
+def _close_scope(_error: BaseException | None) -> None:
+    stack: ExitStack | None = g.pop(_SCOPE_KEY, None)
+    if stack is not None:
+        stack.close()
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_open_scope)
+    app.teardown_request(_close_scope)
