@@ -129,7 +129,7 @@ def measure(objects: int = 20_000, requests_per_round: int = 200, rounds: int = 
         ) as running,
     ):
         assert running.server._process is not None
-        meters = Meters([running.server._process.pid], running.database_url)
+        meters = Meters([running.server._process.pid], [running.database_url])
         costs = Costs(running.base_url, collection.id, running.keys[PARTNER], meters)
         conninfo = running.database_url.replace("+psycopg", "")
         size_before = _database_bytes(conninfo)

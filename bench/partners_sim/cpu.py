@@ -42,16 +42,19 @@ class Meters:
     """CPU seconds so far of the server's processes and of this database's backends."""
 
     server_pids: list[int]  # gunicorn masters, one per node
-    database_url: str
+    database_urls: list[str]  # the primary's database, and a replica's if reads go there
 
     def backends(self) -> list[int]:
-        conninfo = self.database_url.replace("+psycopg", "")
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            rows = connection.execute(
-                "SELECT pid FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchall()
-        return [row[0] for row in rows]
+        pids = []
+        for url in self.database_urls:
+            conninfo = url.replace("+psycopg", "")
+            with psycopg.connect(conninfo, autocommit=True) as connection:
+                rows = connection.execute(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+            pids += [row[0] for row in rows]
+        return pids
 
     def read(self) -> tuple[float, float]:
         server = sum(_cpu_s(pid) for root in self.server_pids for pid in _process_tree(root))

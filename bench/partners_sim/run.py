@@ -28,7 +28,7 @@ from bench.partners_sim import report
 from bench.partners_sim.metrics import Key, MetricsUnavailable, compare, scrape
 from bench.partners_sim.plan import SimPlan
 from bench.partners_sim.simulate import simulate
-from bench.partners_sim.target import Target, single_node
+from bench.partners_sim.target import Target, behind_nginx, single_node
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,7 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--manifest-share", type=float, default=defaults.manifest_share)
     add("--threads", type=int, default=defaults.threads, help="client threads")
     add("--seed", type=int, default=defaults.seed)
-    add("--backend", choices=("postgres", "sqlite"), default="postgres")
+    add("--nginx", action="store_true", help="3 nodes behind nginx with TLS (--nodes)")
+    add("--nodes", type=int, default=3, help="nodes behind nginx, with --nginx")
+    add("--read-replica", action="store_true", help="with --nginx: nodes read from a replica")
+    add("--backend", choices=("postgres", "sqlite"), default="postgres", help="one node's")
     add("--workers", type=int, default=2, help="gunicorn workers per node")
     add("--server-threads", type=int, default=4, help="threads per gunicorn worker")
     add("--require-metrics", action="store_true", help="fail if a node has no /-/metrics")
@@ -77,17 +80,26 @@ def plan_from(args: argparse.Namespace) -> SimPlan:
 
 @contextmanager
 def started_target(args: argparse.Namespace, plan: SimPlan) -> Iterator[Target]:
-    with (
-        tempfile.TemporaryDirectory(prefix="dx-partners-sim-") as directory,
-        single_node(
-            Path(directory),
-            plan,
-            backend=args.backend,
-            workers=args.workers,
-            threads=args.server_threads,
-        ) as target,
-    ):
-        yield target
+    with tempfile.TemporaryDirectory(prefix="dx-partners-sim-") as directory:
+        if args.nginx:
+            started = behind_nginx(
+                Path(directory),
+                plan,
+                nodes=args.nodes,
+                workers=args.workers,
+                threads=args.server_threads,
+                read_from_replica=args.read_replica,
+            )
+        else:
+            started = single_node(
+                Path(directory),
+                plan,
+                backend=args.backend,
+                workers=args.workers,
+                threads=args.server_threads,
+            )
+        with started as target:
+            yield target
 
 
 def run_against(target: Target, plan: SimPlan, *, require_metrics: bool = False) -> dict[str, Any]:

@@ -123,8 +123,8 @@ def simulate(plan: SimPlan, target: Target) -> SimRun:
     partners = make_partners(plan, target.collection_ids, target.keys)
     run = SimRun(plan, partners, Recorder(), Recorder())
     meters = (
-        Meters(target.server_pids, target.database_url)
-        if target.server_pids and target.database_url
+        Meters(target.server_pids, target.database_urls)
+        if target.server_pids and target.database_urls
         else None
     )
     cpu_before = meters.read() if meters else None

@@ -36,7 +36,7 @@ class Target:
     metrics_urls: list[str] = field(default_factory=list)  # one per node, loopback
     verify: bool | str = True  # CA file for HTTPS
     description: str = ""
-    database_url: str | None = None  # the exchange's database, to meter its backends' CPU
+    database_urls: list[str] = field(default_factory=list)  # to meter their backends' CPU
     server_pids: list[int] = field(default_factory=list)  # each node's gunicorn master
 
     def api_root_url(self) -> str:
@@ -87,6 +87,56 @@ def single_node(
             description=(
                 f"1 node ({workers} workers x {threads} threads, plain HTTP) on {backend}"
             ),
-            database_url=running.database_url,
+            database_urls=[running.database_url],
             server_pids=[running.server._process.pid],
+        )
+
+
+@contextmanager
+def behind_nginx(
+    directory: Path,
+    plan: SimPlan,
+    *,
+    nodes: int = 3,
+    workers: int = 2,
+    threads: int = 4,
+    read_from_replica: bool = False,
+) -> Iterator[Target]:
+    """N nodes behind nginx with TLS on a test-owned PostgreSQL (``tests/support/topology.py``).
+
+    Partners talk HTTPS to nginx; the metrics are scraped from each node
+    directly, on loopback, as an operator's Prometheus would.
+    """
+    from tests.support.topology import topology
+
+    collections = collections_for(plan)
+    with topology(
+        directory,
+        nodes=nodes,
+        partners=partner_specs(plan, collections),
+        collections=list(collections),
+        read_from_replica=read_from_replica,
+        workers=workers,
+        threads=threads,
+    ) as running:
+        pids = []
+        for node in running.nodes:
+            assert node.process._process is not None
+            pids.append(node.process._process.pid)
+        databases = [running.database_url]
+        if running.replica is not None and read_from_replica:
+            databases.append(running.replica.database_url())
+        yield Target(
+            base_url=running.base_url.rstrip("/"),
+            api_root=API_ROOT,
+            collection_ids=[c.id for c in collections],
+            keys=running.keys,
+            metrics_urls=[f"{node.url}/-/metrics" for node in running.nodes],
+            verify=str(running.ca_file),
+            description=(
+                f"nginx (TLS) -> {nodes} nodes ({workers} workers x {threads} threads) on "
+                "PostgreSQL" + (" with reads from a streaming replica" if read_from_replica else "")
+            ),
+            database_urls=databases,
+            server_pids=pids,
         )

@@ -129,7 +129,8 @@ class PartnerClient:
         self.plan = plan
         self.recorder = recorder
         self.session = requests.Session()
-        self.session.verify = verify
+        # Passed with each request: a session's own ``verify`` loses to REQUESTS_CA_BUNDLE.
+        self.verify = verify
 
     def close(self) -> None:
         self.session.close()
@@ -156,6 +157,7 @@ class PartnerClient:
                 data=body,
                 headers=headers,
                 timeout=REQUEST_TIMEOUT_S,
+                verify=self.verify,
             )
         except requests.RequestException as error:
             self.recorder.record(endpoint, method, TRANSPORT_ERROR, time.perf_counter() - started)
