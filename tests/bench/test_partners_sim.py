@@ -16,7 +16,7 @@ import pytest
 
 from bench.partners_sim.plan import SimPlan
 from bench.partners_sim.run import run_against
-from bench.partners_sim.target import single_node
+from bench.partners_sim.target import behind_nginx
 from bench.partners_sim.traffic import (
     ADD_OBJECTS,
     COLLECTIONS,
@@ -41,8 +41,9 @@ PLAN = SimPlan(
 
 
 @pytest.mark.postgres
-def test_hundred_partners_lose_nothing_and_metrics_agree(tmp_path: Path) -> None:
-    with single_node(tmp_path, PLAN, workers=2, threads=4) as target:
+def test_hundred_partners_through_nginx_lose_nothing_and_metrics_agree(tmp_path: Path) -> None:
+    # Three nodes behind nginx with TLS: the metrics are summed over the nodes.
+    with behind_nginx(tmp_path, PLAN, nodes=3, workers=2, threads=2) as target:
         figures = run_against(target, PLAN)
     requested = {row["endpoint"] for row in figures["requests"]}
     assert requested == {COLLECTIONS, GET_OBJECTS, MANIFEST, ADD_OBJECTS, STATUS}, requested
