@@ -1,16 +1,21 @@
-"""CPU seconds used so far by the server's processes and by the database backends serving it.
+"""CPU seconds used so far by the server's processes and by the database serving it.
 
-Read from ``/proc`` (utime + stime), so on a shared machine it counts the work
-done, not the time spent waiting for a core. The database side is every
-backend connected to the exchange's database (``pg_stat_activity``), which
-leaves out the other databases of a shared PostgreSQL cluster.
+Read from ``/proc``, so on a shared machine it counts the work done, not the
+time spent waiting for a core. A process tree (a gunicorn master and its
+workers, a PostgreSQL postmaster and its backends) is counted whole: every
+live process's own time plus the time of children already reaped, which the
+kernel adds to the parent (``cutime``, ``cstime``); so a worker or a backend
+that exits during the measurement keeps counting. On a shared PostgreSQL
+cluster the postmaster serves other databases too, so there only the live
+backends connected to the exchange's database (``pg_stat_activity``) are
+counted, which misses connections that open and close between two readings.
 """
 
 from __future__ import annotations
 
 import os
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -18,11 +23,23 @@ import psycopg
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_s(pid: int) -> float:
-    with suppress(OSError):
+def _cpu_s(pid: int, *, reaped_children: bool = False) -> float:
+    """utime + stime, and with ``reaped_children`` also cutime + cstime."""
+    with suppress(OSError, IndexError, ValueError):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        ticks = int(fields[11]) + int(fields[12])
+        if reaped_children:
+            ticks += int(fields[13]) + int(fields[14])
+        return ticks / _TICKS
     return 0.0
+
+
+def tree_cpu_s(root: int) -> float:
+    """A parent with its live children and everything its reaped children used."""
+    children = [pid for pid in _process_tree(root) if pid != root]
+    return _cpu_s(root, reaped_children=True) + sum(
+        _cpu_s(pid, reaped_children=True) for pid in children
+    )
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -43,6 +60,7 @@ class Meters:
 
     server_pids: list[int]  # gunicorn masters, one per node
     database_urls: list[str]  # the primary's database, and a replica's if reads go there
+    postmaster_pids: list[int] = field(default_factory=list)  # clusters the exchange owns
 
     def backends(self) -> list[int]:
         pids = []
@@ -57,6 +75,9 @@ class Meters:
         return pids
 
     def read(self) -> tuple[float, float]:
-        server = sum(_cpu_s(pid) for root in self.server_pids for pid in _process_tree(root))
-        database = sum(_cpu_s(pid) for pid in self.backends())
+        server = sum(tree_cpu_s(root) for root in self.server_pids)
+        if self.postmaster_pids:
+            database = sum(tree_cpu_s(root) for root in self.postmaster_pids)
+        else:
+            database = sum(_cpu_s(pid) for pid in self.backends())
         return server, database

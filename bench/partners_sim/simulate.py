@@ -123,7 +123,7 @@ def simulate(plan: SimPlan, target: Target) -> SimRun:
     partners = make_partners(plan, target.collection_ids, target.keys)
     run = SimRun(plan, partners, Recorder(), Recorder())
     meters = (
-        Meters(target.server_pids, target.database_urls)
+        Meters(target.server_pids, target.database_urls, target.postmaster_pids)
         if target.server_pids and target.database_urls
         else None
     )

@@ -38,6 +38,7 @@ class Target:
     description: str = ""
     database_urls: list[str] = field(default_factory=list)  # to meter their backends' CPU
     server_pids: list[int] = field(default_factory=list)  # each node's gunicorn master
+    postmaster_pids: list[int] = field(default_factory=list)  # clusters owned by this run
 
     def api_root_url(self) -> str:
         return f"{self.base_url}/{self.api_root}/"
@@ -123,9 +124,10 @@ def behind_nginx(
         for node in running.nodes:
             assert node.process._process is not None
             pids.append(node.process._process.pid)
-        databases = [running.database_url]
+        databases, clusters = [running.database_url], [running.primary]
         if running.replica is not None and read_from_replica:
             databases.append(running.replica.database_url())
+            clusters.append(running.replica)
         yield Target(
             base_url=running.base_url.rstrip("/"),
             api_root=API_ROOT,
@@ -139,4 +141,10 @@ def behind_nginx(
             ),
             database_urls=databases,
             server_pids=pids,
+            postmaster_pids=[_postmaster_pid(cluster.data_dir) for cluster in clusters],
         )
+
+
+def _postmaster_pid(data_dir: Path) -> int:
+    """The cluster's postmaster: the first line of ``postmaster.pid`` in its data directory."""
+    return int((data_dir / "postmaster.pid").read_text().split()[0])
