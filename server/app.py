@@ -16,7 +16,7 @@ import secrets
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from server import console
+from server import console, observability
 from server.auth import authenticate
 from server.config import ServerConfig
 from server.ratelimit import ACCESS_EXTENSION_KEY, AccessControl, client_address, retry_after_header
@@ -34,6 +34,8 @@ def _authenticate_and_negotiate() -> None:
     """Runs before every endpoint (and before routing errors are reported)."""
     if console.is_console_path(request.path):
         return  # the console authenticates analysts itself (server.console)
+    if observability.is_probe_path(request.path):
+        return  # metrics, health and readiness: for operators, not partners
     ctx = server_context()
     access: AccessControl = current_app.extensions[ACCESS_EXTENSION_KEY]
     address = client_address(
@@ -106,18 +108,18 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Flask:
             "no cursor_secret configured: `next` tokens will not survive a restart "
             "or work across processes; run `dx server init` or set DX_CURSOR_SECRET"
         )
-    app.extensions[EXTENSION_KEY] = ServerContext(
-        config=config,
-        store=store
-        if store is not None
-        else Store(
+    if store is None:
+        store = Store(
             config.database_url,
             replica_url=config.replica_database_url,
             status_retention_hours=config.status_retention_hours,
-        ),
-        cursors=CursorCodec(secret),
+        )
+    app.extensions[EXTENSION_KEY] = ServerContext(
+        config=config, store=store, cursors=CursorCodec(secret)
     )
     app.extensions[ACCESS_EXTENSION_KEY] = AccessControl.from_config(config)
+    # First: its clock starts before authentication and its accounting sees the final status.
+    observability.init_app(app, config, store)
     request_scope.init_app(app)  # before authentication, which reads through the scope
     app.before_request(_authenticate_and_negotiate)
     app.after_request(_audit_refused_write)

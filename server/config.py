@@ -17,7 +17,7 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -114,9 +114,13 @@ class ServerConfig(BaseModel):
     max_future_skew_seconds: Annotated[int, Field(ge=0, le=7 * 86_400)] = 300
     request_header_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 10
     request_body_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 120
-    # Each request on one line on stdout (gunicorn's access log); "" turns it off.
+    # Each request on one line: "-" stdout, or a file; "" turns it off. "json": the
+    # app's structured line (request id, partner); "text": gunicorn's classic line.
     access_log: str = "-"
+    access_log_format: Literal["json", "text"] = "json"
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Who may read /-/metrics (it names partners and their activity).
+    metrics_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
@@ -130,7 +134,7 @@ class ServerConfig(BaseModel):
             raise ValueError("must be at least 16 characters (use `dx server init`)")
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_networks")
     @classmethod
     def _proxies_are_networks(cls, value: list[str]) -> list[str]:
         for entry in value:
@@ -181,7 +185,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return overrides
 
 
-_LIST_KEYS = ("trusted_proxies",)
+_LIST_KEYS = ("trusted_proxies", "metrics_networks")
 
 
 def _one_line(error: ValidationError, origin: str) -> ConfigError:
@@ -261,7 +265,11 @@ def write_new_config(path: Path, *, database_url: str | None = None) -> ServerCo
 
 
 def is_valid_api_root_name(name: str) -> bool:
-    """API root names are single URL path segments; keep them boring and safe."""
+    """API root names are single URL path segments; keep them boring and safe.
+
+    A name starts with a letter or digit, so none can be ``-``, the first
+    segment of the operator URLs (``/-/metrics``, ``/-/healthz``, ``/-/readyz``).
+    """
     return bool(re.fullmatch(_API_ROOT_NAME, name)) and name != "taxii2"
 
 

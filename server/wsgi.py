@@ -4,7 +4,11 @@
 database once, then starts gunicorn in-process: each worker builds its own app
 (and its own database connections) after the fork. For a plain gunicorn
 command line, ``gunicorn 'server.wsgi:build_app()'`` reads the config named by
-``$DX_CONFIG``.
+``$DX_CONFIG``; add ``-c python:server.observability.gunicorn_hooks`` so the
+workers share one metrics directory, as under ``serve``.
+
+The access log is the app's JSON line per request (``server.observability.
+request_log``) unless ``access_log_format = "text"`` asks for gunicorn's.
 
 Gunicorn answers protocol-level garbage (a malformed request line, an oversize
 header) itself, before any app code runs, with an HTML page; here those answers
@@ -15,6 +19,7 @@ client sends yields HTML or a 5xx.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -29,11 +34,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from server.app import create_app
 from server.buffering import BufferingThreadWorker
 from server.config import ConfigError, ServerConfig, load_config, with_overrides
+from server.observability import multiproc, request_log
 from server.store import Store, StoreError
 from server.taxii.media import TAXII_CONTENT_TYPE
 
 # Client, time, request line, status, bytes, referrer, user agent, duration (ms).
 ACCESS_LOG_FORMAT = '%(h)s - - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+log = logging.getLogger(__name__)
+
 # Long match[id] lists plus a `next` token must fit in the request line.
 MAX_REQUEST_LINE = 8190
 
@@ -92,10 +100,13 @@ def gunicorn_options(config: ServerConfig) -> dict[str, Any]:
         "limit_request_line": MAX_REQUEST_LINE,
         "proc_name": "dx-server",
         "errorlog": "-",
-        # One line per request. Not gunicorn's default format: its %(u)s is the HTTP
-        # Basic user name, and a client that types its key there would log the key.
-        "accesslog": config.access_log or None,
+        # With access_log_format = "text", gunicorn's line per request instead of the
+        # app's JSON line. Not gunicorn's default format: its %(u)s is the HTTP Basic
+        # user name, and a client that types its key there would log the key.
+        "accesslog": (config.access_log or None) if config.access_log_format == "text" else None,
         "access_log_format": ACCESS_LOG_FORMAT,
+        # A dead worker's live gauges (database pool) leave the node's metrics.
+        "child_exit": _child_exit,
         "loglevel": "info",
         # Newer gunicorn opens a control socket at one fixed path per user; several
         # servers on one host (tests, staging) would fight over it. Not needed here.
@@ -119,7 +130,18 @@ class TaxiiServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self) -> Flask:
+        configure_request_log(self._config)
         return create_app(self._config)
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    multiproc.mark_dead(worker.pid)
+
+
+def configure_request_log(config: ServerConfig) -> None:
+    """In each worker: where the JSON request lines go (nowhere unless that log is chosen)."""
+    if config.access_log and config.access_log_format == "json":
+        request_log.configure(config.access_log)
 
 
 def configure_workers(config: ServerConfig) -> None:
@@ -139,10 +161,18 @@ def prepare_database(config: ServerConfig) -> None:
 
 
 def serve(config: ServerConfig, extra_options: dict[str, Any] | None = None) -> None:
-    """Migrate, then serve until interrupted (blocks)."""
+    """Migrate, then serve until interrupted (blocks).
+
+    The metrics directory is made (or emptied) here, in the master, before
+    any worker forks, and removed at exit if it was made here.
+    """
     prepare_database(config)
     install_taxii_protocol_errors()
-    TaxiiServer(config, extra_options).run()
+    metrics_directory = multiproc.prepare()
+    try:
+        TaxiiServer(config, extra_options).run()
+    finally:
+        multiproc.remove(metrics_directory)
 
 
 def build_app() -> Flask:
@@ -155,6 +185,13 @@ def build_app() -> Flask:
     install_taxii_protocol_errors()
     config = load_config()
     configure_workers(config)
+    configure_request_log(config)
+    if not multiproc.is_enabled():
+        log.warning(
+            "%s is not set: /-/metrics shows only the requests of the worker that answers; "
+            "run gunicorn with -c python:server.observability.gunicorn_hooks",
+            multiproc.ENV,
+        )
     return create_app(config)
 
 

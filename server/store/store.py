@@ -97,6 +97,11 @@ class Store:
         """The database kind: sqlite or postgresql."""
         return self._engine.dialect.name
 
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine this store opened (for pool metrics and probes; not for queries)."""
+        return (self._engine,)
+
     def close(self) -> None:
         self._engine.dispose()
         if self._replica is not None:
