@@ -220,6 +220,10 @@ def serve_command(
         f"serving {scheme}://{config.host}:{config.port}/taxii2/ "
         f"({config.workers} workers) from {config.database_url}"
     )
+    _say(
+        f"operator URLs: /-/healthz, /-/readyz, /-/metrics "
+        f"(metrics for {', '.join(config.metrics_networks) or 'nobody'})"
+    )
     try:
         serve(config)
     except ConfigError as error:

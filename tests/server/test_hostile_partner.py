@@ -169,17 +169,19 @@ def test_refusals_and_failed_logins_are_audited_aggregated_without_keys(world):
 
 
 def test_every_request_is_in_the_access_log(world):
-    marker = f"/taxii2/?probe={uuid.uuid4().hex}"
-    assert requests.get(world.base_url + marker, timeout=30).status_code == 401
-    assert world.client("lab-a").get(marker).status_code == 200
-    # Gunicorn writes the line once the response is sent: wait for it to appear.
+    marker = f"probe-{uuid.uuid4().hex}"
+    first = requests.get(world.base_url + "/taxii2/", headers={"X-Request-ID": marker}, timeout=30)
+    assert first.status_code == 401
+    assert world.client("lab-a").get("/taxii2/", **{"X-Request-ID": marker}).status_code == 200
+    # One JSON line per request, written as the response leaves: wait for both.
     deadline = time.monotonic() + 30
     while True:
         log = world.server.log_path.read_text(encoding="utf-8", errors="replace")
-        lines = [line for line in log.splitlines() if marker in line]
+        lines = [json.loads(line) for line in log.splitlines() if f'"{marker}"' in line]
         if len(lines) == 2 or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert len(lines) == 2, log[-2000:]
-    assert '" 401 ' in lines[0] and '" 200 ' in lines[1]
+    assert [line["status"] for line in lines] == [401, 200]
+    assert [line["partner"] for line in lines] == [None, "lab-a"]
     assert not any(key in log for key in world.keys.values())

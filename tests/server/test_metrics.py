@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import time
 import uuid
 from collections import Counter
@@ -25,6 +26,7 @@ from taxii2client.v21 import Collection
 
 from server.store import Store
 from server.store.types import CollectionInfo
+from tests.support.ports import free_port
 from tests.support.server import (
     BACKENDS,
     TAXII,
@@ -33,8 +35,11 @@ from tests.support.server import (
     ServerProcess,
     assert_taxii_error,
     basic,
+    database,
     indicator,
+    seed,
     served,
+    write_config,
 )
 
 FEED = str(uuid.uuid4())
@@ -296,3 +301,55 @@ def test_metrics_are_refused_outside_metrics_networks(tmp_path, monkeypatch):
         )
         assert_taxii_error(spoofed, 403)
         assert requests.get(f"{running.base_url}/-/healthz", timeout=30).status_code == 200
+
+
+def test_the_plain_gunicorn_command_line_shares_metrics_over_workers(tmp_path):
+    """``gunicorn -c python:server.observability.gunicorn_hooks ...``: one directory per run."""
+    with database("sqlite", tmp_path) as url:
+        keys = seed(
+            url,
+            "exchange",
+            [CollectionInfo(FEED, "exchange", "Feed")],
+            [PartnerSpec("lab-b", LAB_B, {FEED: (True, False)})],
+        )
+        port = free_port()
+        config = write_config(tmp_path / "server.toml", url, port=port)
+        argv = [
+            "env",
+            f"DX_CONFIG={config}",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:server.observability.gunicorn_hooks",
+            "-w",
+            "2",
+            "-k",
+            "server.buffering.BufferingThreadWorker",
+            "--threads",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "server.wsgi:build_app()",
+        ]
+        process = ServerProcess(config, tmp_path / "server.log", argv=argv, port=port).start()
+        try:
+            before = scrape(process.base_url)
+            headers = {"Authorization": basic("lab-b", keys["lab-b"]), "Accept": TAXII}
+            marker = f"plain-{uuid.uuid4().hex[:8]}"
+            sent = 0
+            while len(pids_of(process, marker)) < 2:
+                assert sent < 400, "every request went to one worker"
+                response = requests.get(
+                    f"{process.base_url}/taxii2/",
+                    headers={**headers, "X-Request-ID": f"{marker}-{sent}"},
+                    timeout=30,
+                )
+                assert response.status_code == 200
+                sent += 1
+            assert delta(before, scrape(process.base_url)) == Counter(
+                {("taxii_server_info.discovery", "GET", "200"): sent}
+            )
+            assert "is not set" not in process.log()  # no single-worker warning
+        finally:
+            process.stop()
