@@ -144,7 +144,8 @@ def model(work: Workload, size: Sizing, costs: dict[str, Any]) -> list[tuple[str
     nodes_for_load = max(1, math.ceil(server_cores / usable_node))
     nodes = max(2, nodes_for_load + 1)  # one spare: losing a node still leaves enough
     workers = size.cores_per_node
-    connections = nodes * workers * size.threads_per_worker
+    # A request reads through one connection and a POST writes through a second.
+    connections = nodes * workers * size.threads_per_worker * 2
     usable_db = size.database_cores * size.utilisation
     db_cores = db_read + db_write
     # Reads can move to replicas; writes cannot. Replicas needed for the reads the
@@ -185,7 +186,7 @@ def model(work: Workload, size: Sizing, costs: dict[str, Any]) -> list[tuple[str
             "gunicorn per node (workers x threads)",
             f"{workers} x {size.threads_per_worker}",
         ),
-        ("PostgreSQL connections at most (nodes x workers x threads)", f"{connections}"),
+        ("PostgreSQL connections at most (nodes x workers x threads x 2)", f"{connections}"),
         (
             f"PostgreSQL primary ({size.database_cores} cores, sized to "
             f"{size.utilisation:.0%} busy)",
