@@ -19,7 +19,7 @@ import orjson
 from bench.capacity import DEFAULT_COSTS, cpu_ms
 from bench.partners_sim.metrics import Comparison
 from bench.partners_sim.simulate import SimRun
-from bench.partners_sim.traffic import Key, Recorder
+from bench.partners_sim.traffic import COLLECTIONS, Key, Recorder
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -184,6 +184,8 @@ def as_dict(run: SimRun, verdict: Verdict, description: str) -> dict[str, Any]:
         "objects_read_in_load": run.load.objects_read,
         "objects_written_in_load": run.load.objects_written,
         "cpu": cpu_figures(run),
+        "polls_planned": run.polls_planned,
+        "client_cpu_s": run.client_cpu_s,
         "late_actions": len(lag),
         "late_p99_s": percentile(lag, 0.99) if lag else 0.0,
         "server_errors": verdict.server_errors,
@@ -227,6 +229,13 @@ def render(run: SimRun, verdict: Verdict, description: str) -> str:
         + ", ".join(f"{e} {m} {s}: {n:,}" for (e, m, s), n in sorted(counts.items())),
     ]
     lag = run.load.lag_s
+    polls_made = sum(
+        n for (endpoint, _, _), n in run.load.counts().items() if endpoint == COLLECTIONS
+    )
+    lines.append(
+        f"polls made in the load phase: {polls_made:,} of {run.polls_planned:,} planned; "
+        f"client (this process) CPU {run.client_cpu_s:.1f} s"
+    )
     if lag:
         lines.append(
             f"Actions that started late: {len(lag):,} (p99 {percentile(lag, 0.99):.2f} s late)"

@@ -42,6 +42,8 @@ class SimRun:
     thread_failures: list[str] = field(default_factory=list)
     # CPU seconds (server processes, database backends) spent during the load phase.
     load_cpu_s: tuple[float, float] | None = None
+    client_cpu_s: float = 0.0  # this process (the simulated partners) in the load phase
+    polls_planned: int = 0  # polls due within the load phase, had none started late
 
 
 def _load_thread(
@@ -128,6 +130,7 @@ def simulate(plan: SimPlan, target: Target) -> SimRun:
         else None
     )
     cpu_before = meters.read() if meters else None
+    client_before = time.process_time()
     started = time.monotonic()
     deadline = started + plan.duration_s
     _in_threads(
@@ -136,6 +139,8 @@ def simulate(plan: SimPlan, target: Target) -> SimRun:
         lambda mine: _load_thread(plan, target, mine, run.load, deadline, run.thread_failures),
     )
     run.load_seconds = time.monotonic() - started
+    run.client_cpu_s = time.process_time() - client_before
+    run.polls_planned = round(plan.partners * plan.duration_s / plan.poll_interval_s)
     if meters and cpu_before:
         cpu_after = meters.read()
         run.load_cpu_s = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
