@@ -141,6 +141,8 @@ def simulate(plan: SimPlan, target: Target) -> SimRun:
     run.load_seconds = time.monotonic() - started
     run.client_cpu_s = time.process_time() - client_before
     run.polls_planned = round(plan.partners * plan.duration_s / plan.poll_interval_s)
+    if target.settle is not None:
+        target.settle()
     if meters and cpu_before:
         cpu_after = meters.read()
         run.load_cpu_s = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])

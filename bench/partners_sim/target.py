@@ -13,7 +13,7 @@ same ``Target``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +39,9 @@ class Target:
     database_urls: list[str] = field(default_factory=list)  # to meter their backends' CPU
     server_pids: list[int] = field(default_factory=list)  # each node's gunicorn master
     postmaster_pids: list[int] = field(default_factory=list)  # clusters owned by this run
+    # Called between the load and the final sync: with reads from a replica, waits
+    # until it has replayed every acknowledged write, so the final view is complete.
+    settle: Callable[[], None] | None = None
 
     def api_root_url(self) -> str:
         return f"{self.base_url}/{self.api_root}/"
@@ -142,6 +145,7 @@ def behind_nginx(
             database_urls=databases,
             server_pids=pids,
             postmaster_pids=[_postmaster_pid(cluster.data_dir) for cluster in clusters],
+            settle=running.wait_replica_caught_up if read_from_replica else None,
         )
 
 
