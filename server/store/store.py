@@ -99,8 +99,8 @@ class Store:
 
     @property
     def engines(self) -> tuple[Engine, ...]:
-        """Every engine this store opened (for pool metrics and probes; not for queries)."""
-        return (self._engine,)
+        """Every engine this store opened, the primary's first (for pool metrics and probes)."""
+        return (self._engine,) if self._replica is None else (self._engine, self._replica)
 
     def close(self) -> None:
         self._engine.dispose()

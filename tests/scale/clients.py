@@ -37,7 +37,7 @@ RETRY_HANG_GUARD_S = 120.0
 
 
 def with_retries(what: str, call: Callable[[], T], counter: list[int] | None = None) -> T:
-    """``call()`` until it succeeds; 502/503/504 and connection failures are retried."""
+    """``call()`` until it succeeds; 502/503/504 and failed or cut-short connections are retried."""
     deadline = time.monotonic() + RETRY_HANG_GUARD_S
     while True:
         try:
@@ -49,7 +49,10 @@ def with_retries(what: str, call: Callable[[], T], counter: list[int] | None = N
             problem: str = f"HTTP {status}"
         except requests.exceptions.SSLError:
             raise  # a certificate problem is no outage: retrying would only hide it
-        except (requests.ConnectionError, requests.Timeout) as error:
+        except requests.RequestException as error:
+            # Refused, reset, timed out, or an answer cut short (the node died after
+            # its headers: ChunkedEncodingError). Whether a cut-short POST was stored
+            # is unknown, so it is sent again: a version already stored is a success.
             problem = type(error).__name__
         if counter is not None:
             counter[0] += 1

@@ -9,19 +9,22 @@ node down, and starts it again on the same port: at least ten kills. Then:
 
 * the primary holds every acknowledged object (nothing acknowledged is lost);
 * each poller holds exactly the server's objects, each once;
-* nginx never sent a POST to a second node (its retry policy: GET and HEAD
-  only), and a ``next`` token made by one node was honoured by others.
+* nginx passed a POST to a second node only when the first refused the
+  connection (its retry policy: GET and HEAD only once a node has the
+  request), and a ``next`` token made by one node was honoured by others.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import threading
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import requests
 
 from server.store.types import CollectionInfo
 from tests.scale.clients import (
@@ -44,6 +47,13 @@ IDENTITY = f"identity--{uuid.uuid4()}"
 KILLS = 10
 # Acknowledged objects between kills (and while the killed node is down).
 OBJECTS_PER_KILL = 20
+
+
+def _upstreams(line: str) -> tuple[list[str], list[str]]:
+    """The nodes nginx tried for one request (its access log line), and their statuses."""
+    found = re.search(r"upstream=(.*?) upstream_status=(.*?) request_id=", line)
+    assert found, line
+    return found.group(1).split(", "), found.group(2).split(", ")
 
 
 def test_sync_and_publish_survive_node_kills(tmp_path: Path) -> None:
@@ -135,10 +145,33 @@ def test_sync_and_publish_survive_node_kills(tmp_path: Path) -> None:
         assert max(in_store.values()) == 1
 
         access = t.nginx.access_log().splitlines()
-        posts = [line for line in access if '"POST ' in line]
-        assert posts and all(", " not in line.split("upstream=")[1].split()[0] for line in posts)
-        nodes_seen = {line.split("upstream=")[1].split()[0] for line in access if "next=" in line}
+        posts = [_upstreams(line) for line in access if '"POST ' in line]
+        assert posts
+        # A POST moves to another node only when nginx could not connect (its 502 for a
+        # refused connection): never after a node answered or timed out.
+        for nodes, statuses in posts:
+            assert all(status == "502" for status in statuses[:-1]), (nodes, statuses)
+        nodes_seen = {_upstreams(line)[0][-1] for line in access if "next=" in line}
         assert len(nodes_seen) >= 2, "next tokens were only ever served by one node"
+        # A client's request id goes through to the node and back, and into nginx's log.
+        request_id = f"test-{uuid.uuid4()}"
+        answer = requests.get(
+            t.base_url + "taxii2/",
+            headers={"X-Request-ID": request_id},
+            verify=t.ca_file,
+            timeout=30,
+        )
+        assert answer.status_code == 401
+        assert answer.headers["X-Request-ID"] == request_id
+        assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+        assert f"request_id={request_id}" in t.nginx.access_log()
+        node_logs = "".join(node.process.log_path.read_text() for node in t.nodes)
+        assert request_id in node_logs
+        unsafe = requests.get(
+            t.base_url + "taxii2/", headers={"X-Request-ID": "a b"}, verify=t.ca_file, timeout=30
+        )
+        assert unsafe.headers["X-Request-ID"] != "a b"
+        assert f"request_id={unsafe.headers['X-Request-ID']}" in t.nginx.access_log()
         print(
             f"kills={kills} acknowledged={len(acked)} stored={len(stored)} "
             f"publish_retries={sum(p.retries[0] for p in publishers)} "

@@ -24,21 +24,26 @@ Use::
     with topology(tmp_path, nodes=3, partners=[PartnerSpec(...)], collections=[info]) as t:
         t.base_url                               # "https://127.0.0.1:PORT/" (nginx)
         t.api_root_url                           # base_url + "exchange/"
+        t.collection_url(collection_id)          # api_root_url + "collections/ID/"
         t.ca_file                                # the CA to trust: verify=t.ca_file
         t.keys["lab-a"]                          # API keys of the seeded partners
         t.add_partner(PartnerSpec(...))          # one more partner, returns its key
         t.nodes[0].url                           # "http://127.0.0.1:NODE_PORT" (a node directly)
         t.kill_node(1); t.restart_node(1)        # SIGKILL the node's process group; same port again
         t.primary.sql("SELECT count(*) FROM objects")   # rows, on the primary
+        t.primary.stop("fast"); t.primary.start()       # the database away, and back
         t.replica.sql("SELECT pg_wal_replay_pause()")   # with replica=True
         t.wait_replica_caught_up()
+        t.nginx.access_log()                     # nginx's log: upstream=, request_id= per request
 
 ``replica=True`` makes the streaming replica; ``read_from_replica=True`` also
 points every node's ``replica_database_url`` at it (the node serves TAXII
-reads from the replica and writes to the primary). ``node_settings`` are
-extra server config keys for every node. Everything is stopped on exit:
-nodes and nginx by SIGKILL to their process groups, clusters by ``pg_ctl
-stop -m immediate``, and the clusters' directory removed.
+reads from the replica and writes to the primary). ``workers`` and
+``threads`` size each node (2 x 2 by default); ``node_settings`` are extra
+server config keys (scalars) for every node. Everything is stopped on exit:
+nodes by SIGKILL to their process groups, nginx by SIGTERM (then SIGKILL),
+clusters by ``pg_ctl stop -m immediate``, and the clusters' directory
+removed.
 
 Start-up waits on observed readiness (``pg_ctl -w``, gunicorn's "Listening
 at" line and a 401 from each node, nginx answering through TLS), with
@@ -48,6 +53,7 @@ generous hang guards for a busy machine.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -98,6 +104,11 @@ def require_topology_tools() -> None:
         pytest.skip(f"{NGINX} not installed (Debian's nginx package; CI installs it)")
     if postgres_bin_dir() is None:
         pytest.skip("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a postgres user to own the test clusters")
 
 
 def _as_cluster_owner(argv: list[str]) -> list[str]:
@@ -321,9 +332,16 @@ class Nginx:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+        """SIGTERM (nginx's fast shutdown: the master reaps its worker), SIGKILL if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=15)
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.poll() is None:
             self.process.wait(timeout=30)
 
 
