@@ -41,8 +41,9 @@ def served_routes(tmp_path_factory) -> set[tuple[str, str]]:
             (_flask_path(rule.rule), method)
             for rule in app.url_map.iter_rules()
             for method in rule.methods or ()
-            # The analyst console (/console/) is HTML for people, not API: docs/console.md.
-            if method not in IMPLICIT_METHODS and not rule.rule.startswith("/console")
+            # The analyst console (/console/) is HTML for people, not API: docs/console.md;
+            # /-/ are the operator URLs (metrics, probes): docs/server.md.
+            if method not in IMPLICIT_METHODS and not rule.rule.startswith(("/console", "/-/"))
         }
     finally:
         store.close()
