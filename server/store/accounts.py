@@ -14,12 +14,13 @@ import hmac
 import re
 import secrets
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 
+from server.store.catalog import collection_from_row
 from server.store.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from server.store.schema import collections, grants, partners
 from server.store.sql_helpers import upsert
-from server.store.types import Grant, Partner, PartnerGrant
+from server.store.types import CollectionInfo, Grant, Partner, PartnerGrant
 
 _PARTNER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}", re.ASCII)
 _IDENTITY_REF = re.compile(
@@ -157,6 +158,30 @@ def get_grant(connection: Connection, partner_id: str, collection_id: str) -> Gr
         )
     ).first()
     return Grant(row.can_read, row.can_write) if row is not None else NO_ACCESS
+
+
+def collection_with_grant(
+    connection: Connection, api_root: str, collection_id: str, partner_id: str
+) -> tuple[CollectionInfo, Grant] | None:
+    """The collection (by id) and the partner's grant on it, in one statement.
+
+    Every TAXII request on a collection needs both; one statement is one round
+    trip instead of two on PostgreSQL.
+    """
+    row = connection.execute(
+        select(collections, grants.c.can_read, grants.c.can_write)
+        .outerjoin(
+            grants,
+            and_(grants.c.collection_id == collections.c.id, grants.c.partner_id == partner_id),
+        )
+        .where(collections.c.id == collection_id, collections.c.api_root == api_root)
+    ).first()
+    if row is None:
+        return None
+    grant = (
+        Grant(bool(row.can_read), bool(row.can_write)) if row.can_read is not None else NO_ACCESS
+    )
+    return collection_from_row(row), grant
 
 
 def grants_in_api_root(connection: Connection, partner_id: str, api_root: str) -> dict[str, Grant]:

@@ -113,7 +113,7 @@ def put_collection(connection: Connection, info: CollectionInfo) -> None:
         ) from None
 
 
-def _collection_from_row(row) -> CollectionInfo:
+def collection_from_row(row) -> CollectionInfo:
     return CollectionInfo(
         id=row.id,
         api_root=row.api_root,
@@ -134,7 +134,7 @@ def get_collection(
             collections.c.id == collection_id, collections.c.api_root == api_root
         )
     ).first()
-    return _collection_from_row(row) if row is not None else None
+    return collection_from_row(row) if row is not None else None
 
 
 def list_collections(connection: Connection, api_root: str) -> list[CollectionInfo]:
@@ -143,7 +143,7 @@ def list_collections(connection: Connection, api_root: str) -> list[CollectionIn
         .where(collections.c.api_root == api_root)
         .order_by(collections.c.title, collections.c.id)
     )
-    return [_collection_from_row(row) for row in rows]
+    return [collection_from_row(row) for row in rows]
 
 
 def count_versions(connection: Connection, collection_id: str, latest_only: bool) -> int:

@@ -24,19 +24,19 @@ every lab may share) are never owned; the HTTP layer marks them
 (``IncomingObject.owned``).
 
 Concurrency: the claim runs inside the POST's write transaction. New rows are
-inserted with ON CONFLICT DO NOTHING in id order (so two writers never wait
-on each other in opposite orders), then the owners are read back: on
-PostgreSQL an insert that met a concurrent writer's uncommitted row waits for
-it, and the read-back (a new READ COMMITTED snapshot) sees the winner; on
-SQLite writers are serialised by BEGIN IMMEDIATE.
+inserted with ON CONFLICT DO NOTHING ... RETURNING in id order (so two writers
+never wait on each other in opposite orders); the ids not returned were taken
+by a concurrent writer, and only their owners are read back: on PostgreSQL an
+insert that met a concurrent writer's uncommitted row waits for it, and the
+read-back (a new READ COMMITTED snapshot) sees the winner; on SQLite writers
+are serialised by BEGIN IMMEDIATE.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from server.store.schema import object_owners, partners
@@ -73,19 +73,50 @@ def _recorded(connection: Connection, ids: Sequence[str]) -> dict[str, str | Non
     return found
 
 
+# unnest keeps the array's (sorted) order, so concurrent claims lock ids in one order.
+_PG_INSERT_OWNED = text(
+    "INSERT INTO object_owners (stix_id, owner_identity, first_published_us) "
+    "SELECT stix_id, CAST(:owner AS VARCHAR), :now "
+    "FROM unnest(CAST(:ids AS VARCHAR[])) AS ids(stix_id) "
+    "ON CONFLICT (stix_id) DO NOTHING RETURNING stix_id"
+)
+
+
 def _insert_new(
     connection: Connection, ids: Iterable[str], identity: str | None, now_us: int
-) -> None:
+) -> set[str]:
+    """Insert owner rows for ``ids`` unless present; return the ids this call inserted.
+
+    RETURNING names the rows that went in, so only the others (a concurrent
+    writer's, normally none) need reading back.
+    """
+    ordered = sorted(ids)
+    inserted: set[str] = set()
+    if not ordered:
+        return inserted
+    if connection.dialect.name == "postgresql":
+        # One statement for the whole batch: the ids as one array parameter. A
+        # multi-row VALUES list of 500 rows cost psycopg more to convert than
+        # PostgreSQL took to insert them.
+        result = connection.execute(
+            _PG_INSERT_OWNED, {"ids": ordered, "owner": identity, "now": now_us}
+        )
+        inserted.update(result.scalars())
+        return inserted
     rows = [
         {"stix_id": stix_id, "owner_identity": identity, "first_published_us": now_us}
-        for stix_id in sorted(ids)
+        for stix_id in ordered
     ]
-    if not rows:
-        return
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    insert = sqlite_insert
     for start in range(0, len(rows), 500):
-        statement = insert(object_owners).on_conflict_do_nothing(index_elements=["stix_id"])
-        connection.execute(statement, rows[start : start + 500])
+        statement = (
+            insert(object_owners)
+            .on_conflict_do_nothing(index_elements=["stix_id"])
+            .returning(object_owners.c.stix_id)
+        )
+        result = connection.execute(statement, rows[start : start + 500])
+        inserted.update(result.scalars())
+    return inserted
 
 
 def claim(
@@ -116,12 +147,14 @@ def claim(
     for stix_id in new:
         owner = stix_id if stix_id in registered else identity
         by_owner.setdefault(owner, []).append(stix_id)
+    inserted: set[str] = set()
     for owner, owned_ids in by_owner.items():
-        _insert_new(connection, owned_ids, owner, now_us)
-    if identity is not None:
+        inserted |= _insert_new(connection, owned_ids, owner, now_us)
+    raced = [stix_id for stix_id in new if stix_id not in inserted]
+    if identity is not None and raced:
         # Lost a race with a concurrent writer? The read-back says who won.
-        winners = _recorded(connection, new)
-        for stix_id in new:
+        winners = _recorded(connection, raced)
+        for stix_id in raced:
             reason = _refusal(stix_id, identity, registered, winners)
             if reason:
                 refused[stix_id] = reason

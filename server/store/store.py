@@ -377,6 +377,17 @@ class Store:
             lambda connection: accounts.get_grant(connection, partner_id, collection_id)
         )
 
+    def collection_with_grant(
+        self, api_root: str, collection_id: str, partner_id: str
+    ) -> tuple[CollectionInfo, Grant] | None:
+        """The collection with this id in ``api_root`` and the partner's rights in it
+        (no access without a grant row), or None when there is no such collection."""
+        return self._read(
+            lambda connection: accounts.collection_with_grant(
+                connection, api_root, collection_id, partner_id
+            )
+        )
+
     def grants_for(self, partner_id: str, api_root: str) -> dict[str, Grant]:
         """The partner's grants in one API root, by collection id."""
         return self._read(

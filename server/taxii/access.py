@@ -61,26 +61,26 @@ def visible_api_root_names() -> list[str]:
     ]
 
 
-def _find_collection(api_root: str, collection_id: str) -> CollectionInfo | None:
-    """By id, else by alias (TAXII 2.1 section 5.2.1 lets an alias stand in for the id)."""
+def _find_collection(api_root: str, collection_id: str) -> tuple[CollectionInfo, Grant] | None:
+    """By id, else by alias (TAXII 2.1 section 5.2.1 lets an alias stand in for the id),
+    with this partner's grant on it; by id, both come in one query."""
     store = server_context().store
     if len(collection_id) > 200 or not is_storable_name(collection_id + api_root):
         return None
-    found = store.get_collection(api_root, collection_id)
+    partner_id = current_partner().id
+    found = store.collection_with_grant(api_root, collection_id, partner_id)
     if found is not None:
         return found
     for candidate in store.list_collections(api_root):
         if candidate.alias is not None and candidate.alias == collection_id:
-            return candidate
+            return candidate, store.get_grant(partner_id, candidate.id) or _NO_ACCESS
     return None
 
 
 def visible_collection(api_root: str, collection_id: str) -> CollectionAccess:
     """The collection and this partner's grant on it, or 404 if the partner may not see it."""
-    collection = _find_collection(api_root, collection_id)
-    grant = _NO_ACCESS
-    if collection is not None:
-        grant = server_context().store.get_grant(current_partner().id, collection.id) or _NO_ACCESS
+    found = _find_collection(api_root, collection_id)
+    collection, grant = found if found is not None else (None, _NO_ACCESS)
     if collection is None or not _visible(grant):
         raise TaxiiError(
             404,

@@ -41,19 +41,40 @@ def out_of_range_number(document: Any) -> str | None:
     64-bit ones as ints; either way the value would not survive a round trip
     through another lab's parser. Iterative: nesting depth costs no stack.
     """
-    pending: list[tuple[str, Any]] = [("", document)]
+    # Paths are kept as (parent, key) links and spelled out only for the value
+    # found: formatting one per value cost more than the walk itself.
+    pending: list[tuple[JsonPath, Any]] = [(None, document)]
     while pending:
         path, value = pending.pop()
-        items = value.items() if isinstance(value, dict) else enumerate(value)
+        items = value.items() if type(value) is dict else enumerate(value)
         for key, item in items:
-            where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
-            if isinstance(item, dict | list):
-                pending.append((where, item))
-            elif isinstance(item, float) and abs(item) >= 2**63:
-                return where  # an integer literal past 64 bits, parsed as a float
-            elif isinstance(item, int) and not MIN_INTEGER <= item <= MAX_INTEGER:
-                return where
+            kind = type(item)
+            if kind is dict or kind is list:
+                pending.append(((path, key), item))
+            elif is_out_of_range(item):
+                return spell_path((path, key))
     return None
+
+
+# Where a value sits in a document: (parent path, key) links, None at the top.
+JsonPath = tuple[Any, str | int] | None
+
+
+def is_out_of_range(value: Any) -> bool:
+    """An integer past signed 64 bits (one past 63 bits is parsed as a float)."""
+    kind = type(value)
+    return (kind is float and abs(value) >= 2**63) or (
+        kind is int and not MIN_INTEGER <= value <= MAX_INTEGER
+    )
+
+
+def spell_path(path: JsonPath) -> str:
+    """``[3].x.y[0]`` from the (parent, key) links."""
+    parts: list[str] = []
+    while path is not None:
+        path, key = path
+        parts.append(f".{key}" if isinstance(key, str) else f"[{key}]")
+    return "".join(reversed(parts))
 
 
 class Envelope(BaseModel):

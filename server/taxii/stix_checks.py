@@ -52,7 +52,7 @@ import orjson
 from mappings.well_known import WELL_KNOWN_OBJECTS
 from server.store.timestamps import now_us, stix_timestamp_us, version_key
 from server.store.types import CollectionInfo, IncomingObject, Partner, StatusDetail, Tlp
-from server.taxii.body import out_of_range_number
+from server.taxii.body import JsonPath, is_out_of_range, spell_path
 from server.taxii.filters import is_stix_id, is_stix_type
 from server.taxii.markings import (
     TLP1_DEFINITIONS,
@@ -143,36 +143,41 @@ def object_version(obj: Mapping[str, Any]) -> str:
     return UNVERSIONED
 
 
-def _check_reference(path: str, value: Any) -> None:
+def _check_reference(path: JsonPath, value: Any) -> None:
     if not isinstance(value, str) or not is_stix_id(value):
-        raise ObjectRejected(f"{path} must be a STIX id <type>--<lower-case uuid>")
+        raise ObjectRejected(f"{_shown(path)} must be a STIX id <type>--<lower-case uuid>")
+
+
+def _shown(path: JsonPath) -> str:
+    return spell_path(path)[1:200]
 
 
 def _check_values(obj: Mapping[str, Any]) -> None:
     """Every ``*_ref``/``*_refs`` at any depth is a canonical id; every number fits 64 bits.
 
-    Iterative, so the deepest document the JSON parser accepts cannot exhaust
-    Python's stack. (Over HTTP, out-of-range numbers already refused the whole
-    request with 422; this catches them in files loaded by the administrator.)
+    One iterative walk, so the deepest document the JSON parser accepts cannot
+    exhaust Python's stack; a value's path is spelled out only for an error.
+    (Over HTTP, out-of-range numbers already refused the whole request with
+    422; this catches them in files loaded by the administrator.)
     """
-    where = out_of_range_number(obj)
-    if where is not None:
-        raise ObjectRejected(f"{where[1:200]}: a number outside the signed 64-bit range")
-    pending: list[tuple[str, Any]] = [("", obj)]
+    pending: list[tuple[JsonPath, Any]] = [(None, obj)]
     while pending:
         path, value = pending.pop()
-        items = value.items() if isinstance(value, dict) else enumerate(value)
+        items = value.items() if type(value) is dict else enumerate(value)
         for key, item in items:
-            where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
-            if isinstance(key, str) and key.endswith("_ref"):
-                _check_reference(where[1:200], item)
-            elif isinstance(key, str) and key.endswith("_refs"):
-                if not isinstance(item, list):
-                    raise ObjectRejected(f"{where[1:200]} must be a list of STIX ids")
+            if type(key) is str and key.endswith("_ref"):
+                _check_reference((path, key), item)
+            elif type(key) is str and key.endswith("_refs"):
+                if type(item) is not list:
+                    raise ObjectRejected(f"{_shown((path, key))} must be a list of STIX ids")
                 for ref in item:
-                    _check_reference(where[1:200], ref)
-            elif isinstance(item, dict | list):
-                pending.append((where, item))
+                    _check_reference((path, key), ref)
+            elif type(item) is dict or type(item) is list:
+                pending.append(((path, key), item))
+            elif is_out_of_range(item):
+                raise ObjectRejected(
+                    f"{_shown((path, key))}: a number outside the signed 64-bit range"
+                )
 
 
 def _check_shape(obj: Mapping[str, Any], rules: CheckRules) -> tuple[str, str, str, str]:
