@@ -190,7 +190,7 @@ def model(work: Workload, size: Sizing, costs: dict[str, Any]) -> list[tuple[str
         (
             f"PostgreSQL primary ({size.database_cores} cores, sized to "
             f"{size.utilisation:.0%} busy)",
-            f"{db_cores / usable_db:.0%} of its budget if it serves every read",
+            f"{db_cores / usable_db:.1%} of its budget if it serves every read",
         ),
         (
             "read replicas",
