@@ -133,6 +133,8 @@ def measure(objects: int = 20_000, requests_per_round: int = 200, rounds: int = 
         costs = Costs(running.base_url, collection.id, running.keys[PARTNER], meters)
         conninfo = running.database_url.replace("+psycopg", "")
         size_before = _database_bytes(conninfo)
+        database_version = _server_version(conninfo)
+        load_at_start = os.getloadavg()
         # Loading is measured too: the large POSTs are the publish cost at LARGE_BATCH.
         publish: dict[int, list[tuple[float, float]]] = {SMALL_BATCH: [], LARGE_BATCH: []}
         while costs.published < objects:
@@ -177,8 +179,9 @@ def measure(objects: int = 20_000, requests_per_round: int = 200, rounds: int = 
     result: dict[str, Any] = {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": _machine(),
+        "load_average_at_start": [round(v, 2) for v in load_at_start],
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
-        "database": _server_version(conninfo_of_system()),
+        "database": database_version,
         "objects_stored": stored,
         "requests_per_round": n,
         "rounds": rounds,
@@ -221,12 +224,6 @@ def _database_bytes(conninfo: str) -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def conninfo_of_system() -> str:
-    from tests.support.server import _admin_conninfo
-
-    return _admin_conninfo()[0]
 
 
 def _server_version(conninfo: str) -> str:
