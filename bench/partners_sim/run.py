@@ -1,14 +1,17 @@
 """Simulate P partner labs polling and publishing against a real exchange; print latencies.
 
-    python3 -m bench.partners_sim                       # 1,000 partners, 120 s, PostgreSQL
+    python3 -m bench.partners_sim                       # 1,000 partners, 120 s
     python3 -m bench.partners_sim --partners 100 --duration 20 --json sim.json
 
-Starts the exchange (one node on a fresh PostgreSQL database by default),
-registers every partner with its own key and grants, runs the load phase for
-``--duration`` seconds, then a final sync of every partner, and prints p50,
-p95 and p99 latency per endpoint, the requests by status, 5xx, lost objects,
-and whether the server's ``dx_http_requests_total`` deltas equal the client's
-counts. Exits 1 if anything that must hold did not.
+Starts the exchange (three nodes behind nginx with TLS on a PostgreSQL
+cluster of its own when nginx and PostgreSQL's server binaries are installed,
+otherwise, or with ``--single-node``, one node on a fresh database of the
+PostgreSQL server the tests use), registers every partner with its own key
+and grants, runs the load phase for ``--duration`` seconds, then a final sync
+of every partner, and prints p50, p95 and p99 latency per endpoint, the
+requests by status, 5xx, lost objects, and whether the server's
+``dx_http_requests_total`` deltas equal the client's counts. Exits 1 if
+anything that must hold did not.
 """
 
 from __future__ import annotations
@@ -50,9 +53,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--manifest-share", type=float, default=defaults.manifest_share)
     add("--threads", type=int, default=defaults.threads, help="client threads")
     add("--seed", type=int, default=defaults.seed)
-    add("--nginx", action="store_true", help="3 nodes behind nginx with TLS (--nodes)")
-    add("--nodes", type=int, default=3, help="nodes behind nginx, with --nginx")
-    add("--read-replica", action="store_true", help="with --nginx: nodes read from a replica")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--nginx",
+        action="store_true",
+        help="--nodes nodes behind nginx with TLS (the default when nginx and the "
+        "PostgreSQL server binaries are installed)",
+    )
+    where.add_argument("--single-node", action="store_true", help="one node, plain HTTP, no nginx")
+    add("--nodes", type=int, default=3, help="nodes behind nginx")
+    add("--read-replica", action="store_true", help="behind nginx: nodes read from a replica")
     add("--backend", choices=("postgres", "sqlite"), default="postgres", help="one node's")
     add("--workers", type=int, default=2, help="gunicorn workers per node")
     add("--server-threads", type=int, default=4, help="threads per gunicorn worker")
@@ -78,10 +88,17 @@ def plan_from(args: argparse.Namespace) -> SimPlan:
     )
 
 
+def topology_available() -> bool:
+    """Whether nginx and the PostgreSQL server binaries are here (tests/support/topology.py)."""
+    from tests.support.topology import NGINX, postgres_bin_dir
+
+    return os.access(NGINX, os.X_OK) and postgres_bin_dir() is not None
+
+
 @contextmanager
 def started_target(args: argparse.Namespace, plan: SimPlan) -> Iterator[Target]:
     with tempfile.TemporaryDirectory(prefix="dx-partners-sim-") as directory:
-        if args.nginx:
+        if args.nginx or (not args.single_node and topology_available()):
             started = behind_nginx(
                 Path(directory),
                 plan,
