@@ -168,7 +168,10 @@ def serve(config: ServerConfig, extra_options: dict[str, Any] | None = None) -> 
     """
     prepare_database(config)
     install_taxii_protocol_errors()
-    metrics_directory = multiproc.prepare()
+    try:
+        metrics_directory = multiproc.prepare()
+    except OSError as error:
+        raise ConfigError(f"metrics directory ({multiproc.ENV}): {error}") from None
     try:
         TaxiiServer(config, extra_options).run()
     finally:

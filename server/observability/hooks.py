@@ -35,10 +35,11 @@ _POLLS = frozenset({("taxii_objects.get_objects", 200), ("taxii_objects.manifest
 def init_app(app: Flask, config: ServerConfig, store: Store) -> None:
     metrics = new_metrics()
     watch_pools(store.engines, metrics)
+    readiness = ReadinessCheck(config.database_url, store)
     app.extensions[EXTENSION_KEY] = Observability(
         metrics=metrics,
-        exposition=Exposition(metrics, [StoredObjectsCollector(store)]),
-        readiness=ReadinessCheck(config.database_url, store),
+        exposition=Exposition(metrics, [StoredObjectsCollector(store, readiness.database_answers)]),
+        readiness=readiness,
         metrics_networks=parse_networks(config.metrics_networks),
         log_requests=bool(config.access_log) and config.access_log_format == "json",
     )

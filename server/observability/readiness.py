@@ -116,6 +116,9 @@ class ReadinessCheck:
             {"database": "ok", "migrations": f"at {found}, this server needs {self._head}"}
         )
 
+    def database_answers(self) -> bool:
+        return self.check().checks.get("database") == "ok"
+
     def check(self) -> Readiness:
         with self._lock:
             now = self._clock()

@@ -2,9 +2,11 @@
 
 Computed only when scraped, by the worker that answers, and cached for a few
 seconds so that several Prometheus servers (or an impatient operator) cost one
-count per interval. Being a scrape-time collector rather than a value kept in
-the multiprocess files, it needs no multiprocess aggregation mode: it is the
-database's figure, the same whichever worker reports it.
+count per interval. While the database does not answer, the metric is left
+out of the scrape rather than the scrape failing. Being a scrape-time
+collector rather than a value kept in the multiprocess files, it needs no
+multiprocess aggregation mode: it is the database's figure, the same whichever
+worker reports it.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ class StoredObjectsCollector(Collector):
     def __init__(
         self,
         store: Store,
+        database_answers: Callable[[], bool],
         cache_seconds: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self._database_answers = database_answers
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -54,6 +58,10 @@ class StoredObjectsCollector(Collector):
         with self._lock:
             now = self._clock()
             if self._counts is None or now - self._counted_at >= self._cache_seconds:
+                # The store's pool has no connect timeout: ask the readiness check
+                # (which has one) first, so a scrape never waits on a vanished host.
+                if not self._database_answers():
+                    return None
                 try:
                     self._counts = self._count()
                 except SQLAlchemyError:

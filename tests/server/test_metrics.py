@@ -164,6 +164,7 @@ def test_counts_equal_the_clients_requests_over_all_workers(node):
         ),
         ("/taxii2/", {**auth, "Accept": "text/html"}, 406, "taxii_server_info.discovery", "GET"),
         ("/no/such/taxii/url/", {**auth, "Accept": TAXII}, 404, "unmatched", "GET"),
+        ("/taxii2/", {**auth, "Accept": TAXII}, 405, "unmatched", "PUT"),
         (
             f"/exchange/collections/{FEED}/objects/",
             {**auth, "Accept": TAXII},
