@@ -59,7 +59,7 @@ def main() -> None:
             body = client.get(f"{path}/objects/", params).json()
             pages.append(time.perf_counter() - started)
             total += len(body.get("objects", []))
-            if not body["more"]:
+            if not body.get("more"):  # an empty page is {} (TAXII 2.1 5.3.1)
                 break
             token = body["next"]
         print(

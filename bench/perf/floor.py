@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,6 +109,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile 500 first pages (limit 100) and print CPU time by package",
+    )
     args = parser.parse_args()
     collection = CollectionInfo(str(uuid.uuid4()), API_ROOT, "Floor")
     partner = PartnerSpec(PARTNER, BENCH_IDENTITY, {collection.id: (True, True)})
@@ -122,7 +130,44 @@ def main() -> None:
             f"({args.objects / load_cpu:,.0f} objects per CPU-second)"
         )
         measure(store, url, collection.id, keys[PARTNER])
+        if args.profile:
+            profile_first_pages(url, collection.id, keys[PARTNER])
         store.close()
+
+
+def _headers(key: str) -> dict[str, str]:
+    return {
+        "Authorization": "Basic " + base64.b64encode(f"{PARTNER}:{key}".encode()).decode(),
+        "Accept": "application/taxii+json;version=2.1",
+    }
+
+
+def profile_first_pages(url: str, collection_id: str, key: str, requests: int = 500) -> None:
+    """cProfile of first pages (limit 100) through the WSGI app, own time summed by package."""
+    client = create_app(ServerConfig(database_url=url, cursor_secret="x" * 43)).test_client()
+    path = f"/{API_ROOT}/collections/{collection_id}/objects/"
+    headers = _headers(key)
+    for _ in range(50):  # warm the pool and the statement caches
+        client.get(path, query_string={"limit": 100}, headers=headers)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        client.get(path, query_string={"limit": 100}, headers=headers)
+    profiler.disable()
+    by_package: Counter[str] = Counter()
+    repo = str(Path(__file__).resolve().parents[2]) + "/"
+    for (filename, _line, _name), row in pstats.Stats(profiler).stats.items():
+        if "site-packages/" in filename:
+            package = filename.split("site-packages/")[1].split("/")[0]
+        elif filename.startswith(repo):
+            package = filename[len(repo) :].split("/")[0] + " (this project)"
+        else:
+            package = "python and C built-ins"
+        by_package[package] += row[2]  # own time
+    total = sum(by_package.values())
+    print(f"first page, limit 100, {requests} requests under cProfile: own time by package")
+    for package, seconds in by_package.most_common(8):
+        print(f"  {package:40} {100 * seconds / total:5.1f}%")
 
 
 def measure(store: Store, url: str, collection_id: str, key: str) -> None:

@@ -76,7 +76,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         connect_args: dict[str, object] = dict(_POSTGRES_CONNECT_ARGS)
         if read_only:
-            connect_args["options"] = "-c default_transaction_read_only=on"
+            # Added to any options the URL itself carries (e.g. a search_path).
+            given = parsed.query.get("options")
+            given = given if isinstance(given, str) else " ".join(given or ())
+            connect_args["options"] = f"{given} -c default_transaction_read_only=on".strip()
         return create_engine(parsed, connect_args=connect_args)
     raise InvalidInputError(
         f"unsupported database URL {url!r}: use sqlite:///path/to/file.db "
@@ -160,8 +163,10 @@ def _live_connection(engine: Engine) -> Iterator[Connection]:
         except engine.dialect.loaded_dbapi.Error:
             alive = False
         if not alive:
+            # The idle ones are most likely dead too (a restart, a failover): drop them all.
             connection.invalidate()
             connection.close()
+            engine.pool.dispose()
             connection = engine.connect()
         yield connection
     finally:

@@ -1,9 +1,10 @@
 """``Store``: the one entry point of the server's durable storage.
 
-Every method opens its own short transaction, so one Store can be shared by
-the threads of a worker, and any number of processes can open the same
-database: nothing is cached between calls. Each process must create its own
-Store (an engine must not cross a fork).
+Every method opens its own short transaction, except that inside a
+``request_scope`` the reads of one request share one connection (``scope``);
+one Store can be shared by the threads of a worker, and any number of
+processes can open the same database: nothing is cached between calls. Each
+process must create its own Store (an engine must not cross a fork).
 """
 
 from __future__ import annotations

@@ -70,3 +70,49 @@ def test_postgresql_url_without_driver_uses_psycopg(pg_url: str) -> None:
         assert store._engine.dialect.driver == "psycopg"
         store.migrate()
         assert store.is_up_to_date()
+
+
+def _pooled_backend_pids(store: Store, count: int) -> list[int]:
+    """Fill the primary pool with ``count`` connections; their PostgreSQL backend pids."""
+    connections = [store._engine.connect() for _ in range(count)]
+    try:
+        return [c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for c in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def _terminate(pg_url: str, pids: list[int]) -> None:
+    with Store(pg_url) as admin, admin._engine.connect() as connection:
+        for pid in pids:
+            assert connection.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar()
+
+
+def test_dead_pooled_connections_cost_no_failed_read_or_write(pg_url: str) -> None:
+    """No ping per checkout: a write pings and replaces a dead connection (and drops the
+    idle ones), a read in a request scope runs once more on a new connection."""
+    with Store(pg_url) as store:
+        store.migrate()
+        _terminate(pg_url, _pooled_backend_pids(store, 2))
+        store.add_api_root(ApiRootInfo(name="after-restart", title="Written"))
+        _terminate(pg_url, _pooled_backend_pids(store, 2))
+        with store.request_scope():
+            assert store.get_api_root("after-restart") is not None
+            assert store.get_api_root("after-restart") is not None  # the same, live connection
+        assert store.get_api_root("after-restart") is not None
+
+
+def test_replica_engine_refuses_writes(pg_url: str) -> None:
+    """What reaches the replica engine cannot write, even on a database that could."""
+    with Store(pg_url) as store:
+        store.migrate()
+        store.add_api_root(ApiRootInfo(name="root", title="Primary"))
+    with Store(pg_url, replica_url=pg_url) as store:
+        assert store._replica is not None
+        with store.request_scope(replica=True):
+            assert store.get_api_root("root") is not None  # reads work, with the URL's options
+        with (
+            pytest.raises(Exception, match="read-only transaction"),
+            store._replica.connect() as connection,
+        ):
+            connection.exec_driver_sql("CREATE TABLE must_not_exist (x int)")
