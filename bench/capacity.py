@@ -2,6 +2,7 @@
 
     python3 bench/capacity.py --partners 1000 --poll-minutes 5 --objects-per-day 20000
     python3 bench/capacity.py --measure --costs bench/capacity-costs.json
+    python3 bench/capacity.py --update-doc docs/scaling.md   # after --measure
 
 Partners poll every M minutes: each poll lists the collections, then reads
 each of its C collections from its ``added_after`` cursor (one request per
@@ -20,6 +21,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,6 +247,35 @@ def costs_table(costs: dict[str, Any], costs_path: str) -> str:
     return "\n".join(lines)
 
 
+_QUOTED_OUTPUT = re.compile(
+    r"(<!-- output of: python3 (bench/capacity\.py[^>]*?) -->\n)(.*?)(<!-- end of output -->)",
+    re.DOTALL,
+)
+
+
+def update_page(page: Path) -> int:
+    """Rewrite every quoted output block of ``page`` with what its command prints now.
+
+    After ``--measure`` the page's tables are stale; this refreshes them (the
+    test in tests/bench/test_scaling_doc.py checks that they are current).
+    """
+    repo = Path(__file__).resolve().parents[1]
+
+    def refreshed(match: re.Match[str]) -> str:
+        printed = subprocess.run(
+            [sys.executable, *shlex.split(match.group(2))],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return match.group(1) + printed.strip() + "\n" + match.group(4)
+
+    text, count = _QUOTED_OUTPUT.subn(refreshed, page.read_text(encoding="utf-8"))
+    page.write_text(text, encoding="utf-8")
+    return count
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     work, size = Workload(0, 0, 0), Sizing()
     parser = argparse.ArgumentParser(
@@ -266,12 +299,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--costs", type=Path, default=DEFAULT_COSTS, help="costs file to read (or write)")
     add("--measure", action="store_true", help="measure the costs here and write --costs")
     add("--show-costs", action="store_true", help="print the costs table instead of the model")
+    add("--update-doc", type=Path, help="refresh the quoted outputs in this page (docs/scaling.md)")
     add("--measure-objects", type=int, default=20_000)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.update_doc is not None:
+        print(f"{args.update_doc}: {update_page(args.update_doc)} outputs refreshed")
+        return 0
     if args.measure:
         from bench.partners_sim.costs import measure
 
