@@ -26,6 +26,7 @@ from sqlalchemy import (
     Connection,
     ScalarSelect,
     Select,
+    and_,
     bindparam,
     case,
     delete,
@@ -34,10 +35,12 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Join
 
-from server.store.accounts import partner_if_key_matches
-from server.store.schema import login_failures, partners
-from server.store.types import Partner
+from server.store.accounts import NO_ACCESS, partner_if_key_matches
+from server.store.catalog import collection_from_row
+from server.store.schema import collections, grants, login_failures, partners
+from server.store.types import CollectionInfo, Grant, Partner
 
 _MAX_SCOPE_VALUE = 140  # longer partner ids cannot exist; their hash keeps the key short
 
@@ -80,10 +83,15 @@ def address_scope(address: str) -> str:
 
 @dataclass(frozen=True)
 class LoginCheck:
-    """The partner the credentials name (None: unknown or wrong key), or a block in force."""
+    """The partner the credentials name (None: unknown or wrong key), or a block in force.
+
+    ``collection``: when the check was asked to look up a collection too, that
+    collection with the named partner's grant (None: no collection by that id).
+    """
 
     partner: Partner | None
     blocked_until_us: int
+    collection: tuple[CollectionInfo, Grant] | None = None
 
 
 def scope_key(kind: str, value: str) -> str:
@@ -106,16 +114,66 @@ def _latest_block(keys_parameter: str) -> ScalarSelect[Any]:
 def _login_statement() -> Select:
     """Partner row and the latest block in force on its address and partner scopes, built
     once (statement construction costs more than the query itself)."""
-    # FROM (SELECT 1) LEFT JOIN partners: one row even when the partner id is unknown.
-    anchor = select(literal(1).label("one")).subquery()
     return select(
         _latest_block("address_scope_keys").label("address_blocked_until_us"),
         _latest_block("partner_scope_keys").label("partner_blocked_until_us"),
         *partners.c,
-    ).select_from(anchor.outerjoin(partners, partners.c.id == bindparam("partner_id")))
+    ).select_from(_login_from())
+
+
+def _login_from() -> Join:
+    # FROM (SELECT 1) LEFT JOIN partners: one row even when the partner id is unknown.
+    anchor = select(literal(1).label("one")).subquery()
+    return anchor.outerjoin(partners, partners.c.id == bindparam("partner_id"))
 
 
 _LOGIN_STATEMENT = _login_statement()
+_COLLECTION_PREFIX = "collection_"
+
+
+def _login_with_collection_statement() -> Select:
+    """The login statement joined with a collection and the named partner's grant on it.
+
+    A request on a collection needs both; asked together they are one round
+    trip. The grant is the claimed partner's and is used only once the key is
+    verified.
+    """
+    login = _login_statement()
+    joined = _login_from()
+    collection_found = and_(
+        collections.c.id == bindparam("collection_id"),
+        collections.c.api_root == bindparam("api_root"),
+    )
+    joined = joined.outerjoin(collections, collection_found).outerjoin(
+        grants,
+        and_(grants.c.collection_id == collections.c.id, grants.c.partner_id == partners.c.id),
+    )
+    return select(
+        *login.selected_columns,
+        *(column.label(_COLLECTION_PREFIX + column.name) for column in collections.c),
+        grants.c.can_read,
+        grants.c.can_write,
+    ).select_from(joined)
+
+
+_LOGIN_WITH_COLLECTION_STATEMENT = _login_with_collection_statement()
+
+
+class _Prefixed:
+    """A row's ``collection_*`` columns under their own names (for ``collection_from_row``)."""
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, _COLLECTION_PREFIX + name)
+
+
+def _collection_of(row: Any) -> tuple[CollectionInfo, Grant] | None:
+    if getattr(row, _COLLECTION_PREFIX + "id") is None:
+        return None
+    grant = NO_ACCESS if row.can_read is None else Grant(bool(row.can_read), bool(row.can_write))
+    return collection_from_row(_Prefixed(row)), grant
 
 
 def check_login(
@@ -124,8 +182,12 @@ def check_login(
     api_key: str,
     scope_keys: list[str],
     now_us: int,
+    collection: tuple[str, str] | None = None,
 ) -> LoginCheck:
     """Read the partner and any block on its scopes in one statement; verify the key.
+
+    ``collection`` (api root, collection id): look that collection and the
+    partner's grant up in the same statement (``LoginCheck.collection``).
 
     A blocked *address* is refused without comparing the key: guesses from it
     during a lockout teach nothing and cost no write. A blocked *partner id*
@@ -134,22 +196,26 @@ def check_login(
     must not lock the real partner out of its own feed. With 256-bit keys the
     partner limit is there to make distributed guessing loud, not to stop it.
     """
-    row = connection.execute(
-        _LOGIN_STATEMENT,
-        {
-            "address_scope_keys": [key for key in scope_keys if key.startswith("address:")],
-            "partner_scope_keys": [key for key in scope_keys if key.startswith("partner:")],
-            "now_us": now_us,
-            "partner_id": partner_id,
-        },
-    ).one()
+    parameters: dict[str, Any] = {
+        "address_scope_keys": [key for key in scope_keys if key.startswith("address:")],
+        "partner_scope_keys": [key for key in scope_keys if key.startswith("partner:")],
+        "now_us": now_us,
+        "partner_id": partner_id,
+    }
+    statement = _LOGIN_STATEMENT
+    if collection is not None:
+        statement = _LOGIN_WITH_COLLECTION_STATEMENT
+        parameters["api_root"], parameters["collection_id"] = collection
+    row = connection.execute(statement, parameters).one()
     if row.address_blocked_until_us:
         return LoginCheck(partner=None, blocked_until_us=int(row.address_blocked_until_us))
     found = row if row.id is not None else None
     partner = partner_if_key_matches(found, api_key)
     if partner is None and row.partner_blocked_until_us:
         return LoginCheck(partner=None, blocked_until_us=int(row.partner_blocked_until_us))
-    return LoginCheck(partner=partner, blocked_until_us=0)
+    if partner is None or collection is None:
+        return LoginCheck(partner=partner, blocked_until_us=0)
+    return LoginCheck(partner=partner, blocked_until_us=0, collection=_collection_of(row))
 
 
 def record_failure(

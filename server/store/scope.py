@@ -25,7 +25,7 @@ connection. Repeating a read is safe because it changed nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -36,10 +36,18 @@ T = TypeVar("T")
 
 
 class ReadScope:
-    """Reads of one request on one lazily checked-out connection of ``engine``."""
+    """Reads of one request on one lazily checked-out connection of ``engine``.
 
-    def __init__(self, engine: Engine) -> None:
+    ``collection`` (api root, collection id): the collection the request is
+    about, so that authentication can fetch it with the partner's grant in
+    the same statement; ``known_collections`` keeps what it found for the
+    request's own lookup (``Store.collection_with_grant``).
+    """
+
+    def __init__(self, engine: Engine, collection: tuple[str, str] | None = None) -> None:
         self.engine = engine
+        self.collection = collection
+        self.known_collections: dict[tuple[str, str, str], Any] = {}
         self._connection: Connection | None = None
 
     def _connect(self) -> Connection:

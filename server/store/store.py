@@ -111,14 +111,18 @@ class Store:
     # -- request scopes ---------------------------------------------------------------
 
     @contextmanager
-    def request_scope(self, *, replica: bool = False) -> Iterator[None]:
+    def request_scope(
+        self, *, replica: bool = False, collection: tuple[str, str] | None = None
+    ) -> Iterator[None]:
         """Every read in this block (this thread) shares one pooled connection (``scope``).
 
         ``replica``: read from the replica, if one is configured. Only for
         requests that write nothing and need not see their own writes.
+        ``collection`` (api root, collection id): the collection the request
+        names; ``check_login`` then looks it up with the partner's grant.
         """
         engine = self._replica if replica and self._replica is not None else self._engine
-        scope = ReadScope(engine)
+        scope = ReadScope(engine, collection)
         token = self._scope.set(scope)
         try:
             yield
@@ -276,15 +280,21 @@ class Store:
         the client address; still one indexed query (see ``rate_limits``)."""
         scope_keys = [key for key, _ in limits.scopes(partner_id, address)]
         now = self._clock()
+        scope = self._scope.get()
+        collection = scope.collection if scope is not None else None
 
         def check(connection: Connection) -> rate_limits.LoginCheck:
-            return rate_limits.check_login(connection, partner_id, api_key, scope_keys, now)
+            return rate_limits.check_login(
+                connection, partner_id, api_key, scope_keys, now, collection
+            )
 
         found = self._read(check)
         if found.partner is None and not found.blocked_until_us and self._reads_replica():
             # A key rotated or a partner added moments ago may not have reached the
             # replica yet: before a failure is counted, the primary has the last word.
             found = read(self._engine, check)
+        if scope is not None and collection is not None and found.partner is not None:
+            scope.known_collections[(*collection, partner_id)] = found.collection
         return found
 
     def record_login_failure(
@@ -382,7 +392,14 @@ class Store:
         self, api_root: str, collection_id: str, partner_id: str
     ) -> tuple[CollectionInfo, Grant] | None:
         """The collection with this id in ``api_root`` and the partner's rights in it
-        (no access without a grant row), or None when there is no such collection."""
+        (no access without a grant row), or None when there is no such collection.
+
+        In a request scope whose authentication already fetched it, that answer."""
+        scope = self._scope.get()
+        if scope is not None and (api_root, collection_id, partner_id) in scope.known_collections:
+            known: tuple[CollectionInfo, Grant] | None
+            known = scope.known_collections[(api_root, collection_id, partner_id)]
+            return known
         return self._read(
             lambda connection: accounts.collection_with_grant(
                 connection, api_root, collection_id, partner_id
