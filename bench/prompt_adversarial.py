@@ -300,7 +300,8 @@ def speed(seed: int, sizes: Sequence[int], prompts_count: int) -> None:
             entries.extend(entries_for(t, learn_rng, count=6))
             built += 1
         index = build_prompt_index(BENCH_KEY, entries[: _entries_upto(entries, size)])
-        # A fresh dx match process: empty shingle-hash cache, warmed by its first prompts.
+        # A fresh dx match process: empty shingle caches (the hasher's, and the index's own
+        # word-pair probe cache, new with each index), warmed by its first prompts.
         containment_hasher_for(BENCH_KEY).clear_cache()
         index.containment.prepare()  # done once when dx match opens its index
         gc.freeze()  # as dx match does once its index is open

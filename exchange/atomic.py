@@ -8,15 +8,16 @@ fsynced, then renamed over the target, and the directory is fsynced so the
 rename itself survives a power cut. Readers see the old content or the new,
 never a mix; a failure leaves the old file as it was and no temporary behind.
 
-``-`` means standard output; there the bytes are held in memory until
-commit, so a failure still prints nothing.
+``-`` means standard output; there the bytes are held until commit (in
+memory while small, then in an anonymous temporary file), so a failure
+still prints nothing and a large output does not fill memory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from exchange.errors import DxError
 
 STDOUT = "-"
 """The output name that means standard output."""
+_STDOUT_IN_MEMORY = 16 << 20
 
 
 class OutputError(DxError):
@@ -102,7 +104,7 @@ class AtomicOutput:
 
     def __enter__(self) -> AtomicOutput:
         if is_stdout(self.target):
-            self._buffer = io.BytesIO()
+            self._buffer = tempfile.SpooledTemporaryFile(max_size=_STDOUT_IN_MEMORY)
             return self
         path = Path(self.target)
         directory = path.parent if str(path.parent) else Path(".")
@@ -130,8 +132,8 @@ class AtomicOutput:
         """Make the output visible: flush to stdout, or sync and rename over the target."""
         assert self._buffer is not None
         if is_stdout(self.target):
-            assert isinstance(self._buffer, io.BytesIO)
-            sys.stdout.buffer.write(self._buffer.getvalue())
+            self._buffer.seek(0)
+            shutil.copyfileobj(self._buffer, sys.stdout.buffer)
             sys.stdout.buffer.flush()
             self._committed = True
             return

@@ -8,6 +8,12 @@ matched, whose it is, by which rule and how strongly; it never repeats the
 prompt or the identifier. ``dx feedback sighting --matches FILE`` turns the
 JSON Lines into sightings for the producers.
 
+Inputs are streamed: matched batch by batch as they are read, the matches
+written to a temporary file that replaces the output only once every input
+has been read and found good, so memory stays bounded whatever the size of
+the input and a bad line (even the last) leaves no output. On a terminal a
+progress bar (bytes of input read) shows on stderr.
+
 Exit codes: 0 done (with or without matches); 1 bad input (one line per
 problem, nothing written), missing key or unusable store.
 """
@@ -15,21 +21,25 @@ problem, nothing written), missing key or unusable store.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from exchange.atomic import check_output_target, write_atomically
+from exchange.atomic import AtomicOutput, check_output_target
 from exchange.commands.failures import DxCommand, command_errors
 from exchange.commands.params import TIME
+from exchange.commands.terminal import progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS
 from exchange.feed.current import current_feed
 from exchange.feed.store import FeedStore
 from exchange.lab_config import load_lab_config
-from exchange.match import ColumnSpec, MatchInputs, jsonl, run_match, table
+from exchange.match import ColumnSpec, Match, MatchInputs, jsonl
 from exchange.match.index import open_prompt_index
+from exchange.match.matcher import input_bytes, stream_match
+from exchange.match.results import TableWriter
 from exchange.privacy import ConsortiumKey, load_key
 
 
@@ -43,6 +53,27 @@ class _Column(click.ParamType):
             return ColumnSpec.parse(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class _Progress:
+    """Bytes read, passed to the bar a megabyte at a time (a bar update per line would
+    cost more than reading the line)."""
+
+    STEP = 1 << 20
+
+    def __init__(self, update: Callable[[int], object]) -> None:
+        self._update = update
+        self._pending = 0
+
+    def __call__(self, count: int) -> None:
+        self._pending += count
+        if self._pending >= self.STEP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._update(self._pending)
+            self._pending = 0
 
 
 def _key(path: Path | None) -> ConsortiumKey | None:
@@ -166,11 +197,35 @@ def match(
         # everything before it) out of the cyclic collector's sight, or every collection
         # would walk it and the time per prompt would grow with the feed.
         gc.freeze()
-        run = run_match(
-            feed, inputs, key, seen_at=seen_at, max_errors=max_errors, prompt_index=prompt_index
-        )
-        data = jsonl(run.matches) if output_format == "jsonl" else table(run.matches).encode()
-        write_atomically(output, data)
+        with (
+            AtomicOutput(output) as out,
+            progress_bar(
+                total=input_bytes(inputs), unit="B", unit_scale=True, desc="matching"
+            ) as bar,
+        ):
+            progress = _Progress(bar.update)
+            table = TableWriter() if output_format == "table" else None
+
+            def write(batch: list[Match]) -> None:
+                if table is not None:
+                    table.add(batch)
+                else:
+                    out.write(jsonl(batch))
+
+            run = stream_match(
+                feed,
+                inputs,
+                key,
+                write,
+                seen_at=seen_at,
+                max_errors=max_errors,
+                prompt_index=prompt_index,
+                advance=progress,
+            )
+            progress.flush()
+            if table is not None:
+                out.writelines(table.chunks())
+            out.commit()
         if not quiet:
             for note in run.notes:
                 click.echo(f"dx match: note: {note}", err=True)

@@ -18,11 +18,16 @@ def note(message: str) -> None:
     click.echo(message, err=True)
 
 
-def progress_bar(*, total: int | None = None, unit: str = "records", desc: str = "") -> tqdm:
-    """A tqdm bar on stderr, disabled unless stderr is an interactive terminal."""
+def progress_bar(
+    *, total: int | None = None, unit: str = "records", desc: str = "", unit_scale: bool = False
+) -> tqdm:
+    """A tqdm bar on stderr, disabled unless stderr is an interactive terminal.
+
+    ``unit_scale``: show 1.2M instead of 1200000 (for a bar counting bytes)."""
     return tqdm(
         total=total,
         unit=unit,
+        unit_scale=unit_scale,
         desc=desc or None,
         file=sys.stderr,
         disable=not sys.stderr.isatty(),

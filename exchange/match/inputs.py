@@ -6,9 +6,15 @@ run lasts: prompts are fingerprinted and account identifiers pseudonymised
 with the consortium key as soon as they are read, and only keyed values are
 compared with the feed.
 
-Problems are collected as one-line ``file:line: field: message`` errors
-(``exchange.errors``), up to a cap, and raised together before any matching,
-so a malformed log never yields a half-done report.
+Files are read as streams, line by line (``iter_prompts``,
+``iter_accounts``, ``iter_addresses``), so ``dx match`` holds a batch of
+lines at a time whatever the size of the input; ``advance`` is told how
+many bytes each line took (the progress bar). Problems are collected as
+one-line ``file:line: field: message`` errors (``exchange.errors``), up to
+a cap, and raised by the caller once the inputs are read; the caller
+discards whatever it matched before, so a malformed log never yields a
+half-done report. A line is what ends with a newline (``\n``, ``\r\n``); a
+file that is not UTF-8 is refused at its first bad line.
 
 Formats:
 
@@ -24,7 +30,8 @@ Formats:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,8 +40,8 @@ import orjson
 
 from exchange.errors import ErrorCollector, InputError
 from exchange.privacy import ConsortiumKey, IdentifierKind, pseudonymise
-from exchange.readers.csv_source import MalformedCsv, csv_rows
-from exchange.readers.text import UnreadableInput, display_name, read_text
+from exchange.readers.csv_source import MalformedCsv, csv_rows_from
+from exchange.readers.text import STDIN_NAME, display_name
 from mappings.timestamps import parse_time
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -82,41 +89,9 @@ class ColumnSpec:
         return cls(column.strip(), kind)
 
 
-def _text(path: Path, errors: ErrorCollector) -> str | None:
-    try:
-        return read_text(path)
-    except UnreadableInput as exc:
-        errors.add(exc.error)
-        return None
-
-
 def parse_seen_at(value: object) -> datetime:
     """An ISO 8601 / STIX timestamp with a zone, in UTC; ValueError otherwise."""
     return parse_time(value)
-
-
-def read_prompts(path: Path, errors: ErrorCollector) -> list[PromptLine]:
-    """The prompts of a text or JSON Lines file, each with its line number."""
-    text = _text(path, errors)
-    if text is None:
-        return []
-    name = display_name(path)
-    jsonl = path.suffix.lower() in _JSONL_SUFFIXES
-    prompts = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        if not jsonl:
-            prompts.append(PromptLine(number, line))
-            continue
-        try:
-            prompts.append(_prompt_record(line, number))
-        except _FieldError as problem:
-            errors.add(InputError(name, number, problem.field, problem.message))
-        if errors.full:
-            errors.truncated = True
-            break
-    return prompts
 
 
 class _FieldError(Exception):
@@ -148,23 +123,128 @@ def _prompt_record(line: str, number: int) -> PromptLine:
     return PromptLine(number, prompt, seen_at)
 
 
-def read_accounts(
-    path: Path, columns: Sequence[ColumnSpec], key: ConsortiumKey, errors: ErrorCollector
-) -> list[AccountLine]:
-    """Every non-empty identifier cell of the named columns, pseudonymised with ``key``."""
-    text = _text(path, errors)
-    if text is None:
-        return []
+Advance = Callable[[int], None]
+
+
+def _no_progress(_: int) -> None:
+    return None
+
+
+def iter_lines(
+    path: Path, errors: ErrorCollector, advance: Advance = _no_progress
+) -> Iterator[tuple[int, str]]:
+    """(line number, text without its line end) of every line, read as a stream.
+
+    An unreadable file, or a line that is not UTF-8, is one error in ``errors`` and ends
+    the file (as ``read_text`` refuses the whole file); a byte-order mark is dropped.
+    """
     name = display_name(path)
-    rows = csv_rows(text)
+    stdin = str(path) == STDIN_NAME
+    try:
+        handle = sys.stdin.buffer if stdin else open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        errors.add(InputError(name, None, None, "file not found"))
+        return
+    except IsADirectoryError:
+        errors.add(InputError(name, None, None, "is a directory, not a file"))
+        return
+    except OSError as exc:
+        errors.add(InputError(name, None, None, f"cannot read: {exc.strerror or exc}"))
+        return
+    offset = 0
+    try:
+        for number, raw in enumerate(handle, start=1):
+            advance(len(raw))
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                errors.add(
+                    InputError(
+                        name,
+                        number,
+                        None,
+                        f"not UTF-8 text (bad byte at offset {offset + exc.start})",
+                    )
+                )
+                return
+            offset += len(raw)
+            if number == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            yield number, text.rstrip("\r\n")
+    except OSError as exc:
+        errors.add(InputError(name, None, None, f"cannot read: {exc.strerror or exc}"))
+    finally:
+        if not stdin:
+            handle.close()
+
+
+def _stop(errors: ErrorCollector) -> bool:
+    if errors.full:
+        errors.truncated = True
+        return True
+    return False
+
+
+def iter_prompts(
+    path: Path, errors: ErrorCollector, advance: Advance = _no_progress
+) -> Iterator[PromptLine]:
+    """The prompts of a text file (one per line, blank lines skipped) or a JSON Lines file,
+    each with its line number, as a stream."""
+    name = display_name(path)
+    jsonl = path.suffix.lower() in _JSONL_SUFFIXES
+    for number, line in iter_lines(path, errors, advance):
+        if not line.strip():
+            continue
+        if not jsonl:
+            yield PromptLine(number, line)
+            continue
+        try:
+            yield _prompt_record(line, number)
+        except _FieldError as problem:
+            errors.add(InputError(name, number, problem.field, problem.message))
+        if _stop(errors):
+            return
+
+
+def iter_addresses(
+    path: Path, errors: ErrorCollector, advance: Advance = _no_progress
+) -> Iterator[AddressLine]:
+    """One address per line (``#`` starts a comment), as a stream."""
+    name = display_name(path)
+    for number, line in iter_lines(path, errors, advance):
+        value = line.split("#", 1)[0].strip()
+        if not value:
+            continue
+        try:
+            yield AddressLine(number, ipaddress.ip_address(value))
+        except ValueError:
+            errors.add(InputError(name, number, None, f"{value!r} is not an IPv4 or IPv6 address"))
+        if _stop(errors):
+            return
+
+
+def iter_accounts(
+    path: Path,
+    columns: Sequence[ColumnSpec],
+    key: ConsortiumKey,
+    errors: ErrorCollector,
+    advance: Advance = _no_progress,
+) -> Iterator[list[AccountLine]]:
+    """Every non-empty identifier cell of the named columns, pseudonymised with ``key``,
+    row by row, as a stream; a row without identifiers gives an empty list."""
+    name = display_name(path)
+    before = len(errors.errors)
+    lines = (text + "\n" for _, text in iter_lines(path, errors, advance))
+    rows = csv_rows_from(lines)
     try:
         _, header = next(rows)
     except StopIteration:
-        errors.add(InputError(name, 1, None, "empty file: expected a header row"))
-        return []
+        if len(errors.errors) == before:  # read, and empty (not unreadable)
+            errors.add(InputError(name, 1, None, "empty file: expected a header row"))
+        return
     except MalformedCsv as exc:
         errors.add(InputError(name, exc.line, None, f"malformed CSV: {exc}"))
-        return []
+        return
     header = [cell.strip() for cell in header]
     positions = {}
     for spec in columns:
@@ -173,10 +253,10 @@ def read_accounts(
         else:
             positions[spec] = header.index(spec.column)
     if len(positions) != len(columns):
-        return []
-    accounts = []
+        return
     try:
         for number, cells in rows:
+            found = []
             for spec, index in positions.items():
                 raw = cells[index].strip() if index < len(cells) else ""
                 if not raw:
@@ -186,31 +266,9 @@ def read_accounts(
                 except ValueError as exc:
                     errors.add(InputError(name, number, spec.column, str(exc)))
                     continue
-                accounts.append(AccountLine(number, spec.column, spec.kind, hashed))
-            if errors.full:
-                errors.truncated = True
-                break
+                found.append(AccountLine(number, spec.column, spec.kind, hashed))
+            yield found
+            if _stop(errors):
+                return
     except MalformedCsv as exc:
         errors.add(InputError(name, exc.line, None, f"malformed CSV: {exc}"))
-    return accounts
-
-
-def read_addresses(path: Path, errors: ErrorCollector) -> list[AddressLine]:
-    """One address per line; ``#`` starts a comment."""
-    text = _text(path, errors)
-    if text is None:
-        return []
-    name = display_name(path)
-    addresses = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        value = line.split("#", 1)[0].strip()
-        if not value:
-            continue
-        try:
-            addresses.append(AddressLine(number, ipaddress.ip_address(value)))
-        except ValueError:
-            errors.add(InputError(name, number, None, f"{value!r} is not an IPv4 or IPv6 address"))
-        if errors.full:
-            errors.truncated = True
-            break
-    return addresses

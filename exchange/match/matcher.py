@@ -6,18 +6,26 @@ expired). Nothing is sent anywhere: prompts and account identifiers are read,
 turned into keyed values with the consortium key, compared, and forgotten;
 the matches name input lines, never their content.
 
-Every input is read and checked before any matching, so a bad line stops the
-run with one-line errors instead of producing a partial report.
+Inputs are streamed (``stream_match``): read a batch of lines, match it,
+hand its matches to a sink (``dx match`` writes them to a temporary file),
+so memory does not grow with the input. Matches come out in the order of
+``Match.sort_key`` because files are read in that order (prompts, accounts,
+addresses; each kind's files by name) and each batch is sorted. A bad line
+stops the matching (the rest is only checked, to report every problem up to
+the cap) and the run ends with ``InputErrors``: the caller discards what
+was matched before, so a bad line never yields a partial report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
-from exchange.commands.terminal import progress_bar
 from exchange.errors import DEFAULT_MAX_ERRORS, DxError, ErrorCollector
 from exchange.feed.current import CurrentFeed
 from exchange.feed.timestamps import format_timestamp
@@ -25,17 +33,19 @@ from exchange.match.accounts import AccountIndex
 from exchange.match.inputs import (
     AccountLine,
     AddressLine,
+    Advance,
     ColumnSpec,
     PromptLine,
-    read_accounts,
-    read_addresses,
-    read_prompts,
+    iter_accounts,
+    iter_addresses,
+    iter_prompts,
 )
 from exchange.match.prompts import BATCH, PromptHit, PromptIndex, build_prompt_index, match_prompts
 from exchange.match.ranges import RangeIndex
 from exchange.match.results import (
     INPUT_ACCOUNTS,
     INPUT_IPS,
+    INPUT_KINDS,
     INPUT_PROMPTS,
     RULE_ACCOUNT_HASH,
     RULE_CIDR,
@@ -43,7 +53,10 @@ from exchange.match.results import (
     match_confidence,
 )
 from exchange.privacy import ConsortiumKey
-from exchange.readers.text import display_name
+from exchange.readers.text import STDIN_NAME, display_name
+
+MatchSink = Callable[[list[Match]], None]
+_T = TypeVar("_T")
 
 
 class MissingKeyError(DxError, ValueError):
@@ -65,15 +78,11 @@ class MatchInputs:
 
 
 @dataclass
-class _ReadInputs:
-    prompts: list[tuple[str, list[PromptLine]]] = field(default_factory=list)
-    accounts: list[tuple[str, list[AccountLine]]] = field(default_factory=list)
-    ips: list[tuple[str, list[AddressLine]]] = field(default_factory=list)
-
-
-@dataclass
 class MatchRun:
-    """What one run found, and what it checked, for the summary."""
+    """What one run found, and what it checked, for the summary.
+
+    ``matches`` is filled by ``run_match`` only; a streamed run counts them (``found``).
+    """
 
     matches: list[Match] = field(default_factory=list)
     prompts: int = 0
@@ -81,34 +90,47 @@ class MatchRun:
     identifiers: int = 0
     addresses: int = 0
     notes: list[str] = field(default_factory=list)
+    found: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
         checked = (
             f"{self.prompts} prompts, {self.identifiers} account identifiers, "
             f"{self.addresses} addresses checked"
         )
-        lines = {m.input for m in self.matches}
         by_kind = ", ".join(
-            f"{sum(1 for m in self.matches if m.input == kind)} {kind}"
-            for kind in (INPUT_PROMPTS, INPUT_ACCOUNTS, INPUT_IPS)
-            if kind in lines
+            f"{self.found[kind]} {kind}" for kind in INPUT_KINDS if self.found[kind]
         )
-        found = f"{len(self.matches)} matches" + (f" ({by_kind})" if by_kind else "")
-        return f"{checked}; {found}"
+        total = sum(self.found.values())
+        return f"{checked}; {total} matches" + (f" ({by_kind})" if by_kind else "")
 
 
-def _read_all(inputs: MatchInputs, key: ConsortiumKey | None, max_errors: int) -> _ReadInputs:
-    errors = ErrorCollector(max_errors)
-    read = _ReadInputs()
-    for path in inputs.prompts:
-        read.prompts.append((display_name(path), read_prompts(path, errors)))
-    for path in inputs.accounts:
-        assert key is not None
-        read.accounts.append((display_name(path), read_accounts(path, inputs.columns, key, errors)))
-    for path in inputs.ips:
-        read.ips.append((display_name(path), read_addresses(path, errors)))
-    errors.raise_if_any()
-    return read
+def input_bytes(inputs: MatchInputs) -> int | None:
+    """The total size of the input files (for a progress bar); None with standard input
+    or a file that cannot be measured (it is reported when read)."""
+    total = 0
+    for path in (*inputs.prompts, *inputs.accounts, *inputs.ips):
+        if str(path) == STDIN_NAME:
+            return None
+        try:
+            total += path.stat().st_size
+        except OSError:
+            return None
+    return total
+
+
+def _no_progress(_: int) -> None:
+    return None
+
+
+def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _in_output_order(paths: Sequence[Path]) -> list[Path]:
+    """Files in the order their matches sort (by the name a match reports)."""
+    return sorted(paths, key=display_name)
 
 
 def run_match(
@@ -120,8 +142,37 @@ def run_match(
     max_errors: int = DEFAULT_MAX_ERRORS,
     prompt_index: PromptIndex | None = None,
 ) -> MatchRun:
-    """Match every input against ``feed``; raises InputErrors for bad input, MissingKeyError
-    when prompts or accounts come without a key.
+    """``stream_match`` with every match kept in ``MatchRun.matches`` (for callers that
+    want them as a list; ``dx match`` streams them to its output instead)."""
+    found: list[Match] = []
+    run = stream_match(
+        feed,
+        inputs,
+        key,
+        found.extend,
+        seen_at=seen_at,
+        max_errors=max_errors,
+        prompt_index=prompt_index,
+    )
+    run.matches = found
+    return run
+
+
+def stream_match(
+    feed: CurrentFeed,
+    inputs: MatchInputs,
+    key: ConsortiumKey | None,
+    sink: MatchSink,
+    *,
+    seen_at: datetime | None = None,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+    prompt_index: PromptIndex | None = None,
+    advance: Advance = _no_progress,
+) -> MatchRun:
+    """Match every input against ``feed`` as it is read, handing each batch of matches
+    (in output order) to ``sink``; raises InputErrors for bad input (after the sink has
+    perhaps received matches: discard them), MissingKeyError when prompts or accounts
+    come without a key. ``advance`` is told the bytes read, line by line.
 
     ``prompt_index``: the lab's persistent index (``exchange.match.index``);
     without it the prompt index is built from ``feed.fingerprints``.
@@ -133,31 +184,58 @@ def run_match(
         )
     if inputs.accounts and not inputs.columns:
         raise ValueError("--accounts needs at least one --column NAME:KIND")
-    read = _read_all(inputs, key, max_errors)
+    errors = ErrorCollector(max_errors)
     when = format_timestamp(seen_at or datetime.now(UTC))
     run = MatchRun()
     names = feed.producer_names
-    if read.prompts:
+
+    def emit(batch: list[Match]) -> None:
+        if errors.errors or not batch:
+            return  # the run will fail: nothing more is reported
+        batch.sort(key=Match.sort_key)
+        run.found.update(match.input for match in batch)
+        sink(batch)
+
+    if inputs.prompts:
         assert key is not None
         index = prompt_index or build_prompt_index(key, feed.fingerprints)
-        _match_prompt_files(run, index, key, read.prompts, when, names)
-    if read.accounts:
+        _prompt_notes(run, index, key)
+        for path in _in_output_order(inputs.prompts):
+            name = display_name(path)
+            for chunk in _batches(iter_prompts(path, errors, advance), BATCH):
+                run.prompts += len(chunk)
+                if errors.errors:
+                    continue  # only checked from here on
+                hits, empty = match_prompts(index, [line.text for line in chunk])
+                run.empty_prompts += empty
+                emit(_prompt_matches(name, chunk, hits, when, names))
+    if inputs.accounts:
         assert key is not None
-        _match_account_files(run, feed, key, read.accounts, when, names)
-    if read.ips:
-        _match_address_files(run, feed, read.ips, when, names)
-    run.matches.sort(key=Match.sort_key)
+        accounts = AccountIndex(key.key_id, feed.watchlist)
+        if accounts.other_keys:
+            run.notes.append(
+                f"{accounts.other_keys} shared account hashes were made under another key "
+                f"than {key.key_id!r} and cannot be compared"
+            )
+        for path in _in_output_order(inputs.accounts):
+            name = display_name(path)
+            rows = iter_accounts(path, inputs.columns, key, errors, advance)
+            for rows_chunk in _batches(rows, BATCH):
+                cells = [cell for row in rows_chunk for cell in row]
+                run.identifiers += len(cells)
+                emit(_account_matches(accounts, name, cells, when, names))
+    if inputs.ips:
+        ranges = RangeIndex(feed.ranges)
+        for path in _in_output_order(inputs.ips):
+            name = display_name(path)
+            for addresses in _batches(iter_addresses(path, errors, advance), BATCH):
+                run.addresses += len(addresses)
+                emit(_address_matches(ranges, name, addresses, when, names))
+    errors.raise_if_any()
     return run
 
 
-def _match_prompt_files(
-    run: MatchRun,
-    index: PromptIndex,
-    key: ConsortiumKey,
-    files: list[tuple[str, list[PromptLine]]],
-    when: str,
-    names: dict[str, str],
-) -> None:
+def _prompt_notes(run: MatchRun, index: PromptIndex, key: ConsortiumKey) -> None:
     if index.other_keys:
         run.notes.append(
             f"{index.other_keys} shared fingerprints were made under another key than "
@@ -170,30 +248,20 @@ def _match_prompt_files(
             f"{index.simhash_unused} shared SimHash fingerprints not used: SimHash does not "
             "decide a match on its own (docs/privacy.md)"
         )
-    total = sum(len(lines) for _, lines in files)
-    with progress_bar(total=total, unit="prompts", desc="matching") as bar:
-        for name, lines in files:
-            for start in range(0, len(lines), BATCH):
-                chunk = lines[start : start + BATCH]
-                hits, empty = match_prompts(index, [line.text for line in chunk])
-                run.prompts += len(chunk)
-                run.empty_prompts += empty
-                _add_prompt_matches(run, name, chunk, hits, when, names)
-                bar.update(len(chunk))
 
 
-def _add_prompt_matches(
-    run: MatchRun,
+def _prompt_matches(
     name: str,
     lines: list[PromptLine],
     hits: list[PromptHit],
     when: str,
     names: dict[str, str],
-) -> None:
+) -> list[Match]:
+    out = []
     for hit in hits:
         line = lines[hit.position]
         entry = hit.entry
-        run.matches.append(
+        out.append(
             Match(
                 input=INPUT_PROMPTS,
                 file=name,
@@ -214,81 +282,74 @@ def _add_prompt_matches(
                 },
             )
         )
+    return out
 
 
-def _match_account_files(
-    run: MatchRun,
-    feed: CurrentFeed,
-    key: ConsortiumKey,
-    files: list[tuple[str, list[AccountLine]]],
+def _account_matches(
+    index: AccountIndex,
+    name: str,
+    accounts: list[AccountLine],
     when: str,
     names: dict[str, str],
-) -> None:
-    index = AccountIndex(key.key_id, feed.watchlist)
-    if index.other_keys:
-        run.notes.append(
-            f"{index.other_keys} shared account hashes were made under another key than "
-            f"{key.key_id!r} and cannot be compared"
-        )
-    for name, accounts in files:
-        run.identifiers += len(accounts)
-        for account in accounts:
-            seen_clusters: set[str] = set()
-            for entry in index.lookup(account.kind, account.hash):
-                if entry.cluster in seen_clusters:
-                    continue
-                seen_clusters.add(entry.cluster)
-                run.matches.append(
-                    Match(
-                        input=INPUT_ACCOUNTS,
-                        file=name,
-                        line=account.line,
-                        column=account.column,
-                        # The standard member indicator if there is one: every STIX
-                        # consumer keeps a sighting of it; the custom cluster is dropped.
-                        object_id=entry.indicator or entry.cluster,
-                        object_type="indicator" if entry.indicator else "account-cluster",
-                        producer=entry.producer,
-                        producer_name=names.get(entry.producer or ""),
-                        rule=RULE_ACCOUNT_HASH,
-                        similarity=1.0,
-                        confidence=match_confidence(entry.confidence),
-                        seen_at=when,
-                        detail={
-                            "kind": entry.kind,
-                            "key_id": entry.key_id,
-                            "cluster_key": entry.cluster_key,
-                            "enforcement": entry.enforcement,
-                        },
-                    )
+) -> list[Match]:
+    out = []
+    for account in accounts:
+        seen_clusters: set[str] = set()
+        for entry in index.lookup(account.kind, account.hash):
+            if entry.cluster in seen_clusters:
+                continue
+            seen_clusters.add(entry.cluster)
+            out.append(
+                Match(
+                    input=INPUT_ACCOUNTS,
+                    file=name,
+                    line=account.line,
+                    column=account.column,
+                    # The standard member indicator if there is one: every STIX
+                    # consumer keeps a sighting of it; the custom cluster is dropped.
+                    object_id=entry.indicator or entry.cluster,
+                    object_type="indicator" if entry.indicator else "account-cluster",
+                    producer=entry.producer,
+                    producer_name=names.get(entry.producer or ""),
+                    rule=RULE_ACCOUNT_HASH,
+                    similarity=1.0,
+                    confidence=match_confidence(entry.confidence),
+                    seen_at=when,
+                    detail={
+                        "kind": entry.kind,
+                        "key_id": entry.key_id,
+                        "cluster_key": entry.cluster_key,
+                        "enforcement": entry.enforcement,
+                    },
                 )
+            )
+    return out
 
 
-def _match_address_files(
-    run: MatchRun,
-    feed: CurrentFeed,
-    files: list[tuple[str, list[AddressLine]]],
+def _address_matches(
+    index: RangeIndex,
+    name: str,
+    addresses: list[AddressLine],
     when: str,
     names: dict[str, str],
-) -> None:
-    index = RangeIndex(feed.ranges)
-    for name, addresses in files:
-        run.addresses += len(addresses)
-        for address in addresses:
-            for entry in index.containing(address.address):
-                run.matches.append(
-                    Match(
-                        input=INPUT_IPS,
-                        file=name,
-                        line=address.line,
-                        object_id=entry.indicator_id,
-                        object_type="indicator",
-                        producer=entry.producer,
-                        producer_name=names.get(entry.producer or ""),
-                        rule=RULE_CIDR,
-                        similarity=1.0,
-                        confidence=match_confidence(entry.confidence),
-                        seen_at=when,
-                        detail={"cidr": entry.cidr, "action": entry.action},
-                    )
+) -> list[Match]:
+    out = []
+    for address in addresses:
+        for entry in index.containing(address.address):
+            out.append(
+                Match(
+                    input=INPUT_IPS,
+                    file=name,
+                    line=address.line,
+                    object_id=entry.indicator_id,
+                    object_type="indicator",
+                    producer=entry.producer,
+                    producer_name=names.get(entry.producer or ""),
+                    rule=RULE_CIDR,
+                    similarity=1.0,
+                    confidence=match_confidence(entry.confidence),
+                    seen_at=when,
+                    detail={"cidr": entry.cidr, "action": entry.action},
                 )
+            )
+    return out

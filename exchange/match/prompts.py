@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from exchange.feed.current import FingerprintEntry
 from exchange.match.containment_index import ContainmentIndex
+from exchange.match.containment_probe import ContainmentProbe
 from exchange.match.results import RULE_CONTAINMENT, RULE_EXACT_TEMPLATE, RULE_MINHASH
 from exchange.privacy import (
     ALGORITHM_EXACT,
@@ -107,23 +108,37 @@ class PromptIndex:
     simhash_unused: int = 0
     incompatible: list[tuple[str, str]] = field(default_factory=list)
     _local: dict[tuple[str, str], dict[str, int | str]] | None = None
+    # Exact hashes per normalisation, counted as they are added: the matcher asks which
+    # normal forms it needs once per batch, and walking ``exact`` to find out would cost
+    # time in proportion to the feed (measured: a third of the time per prompt at
+    # 100,000 templates).
+    _exact_by_norm: dict[str, int] = field(default_factory=dict)
+    _probe: ContainmentProbe | None = None
 
     def __len__(self) -> int:
         return (
-            sum(map(len, self.exact.values()))
+            sum(self._exact_by_norm.values())
             + len(self.minhash_entries)
             + len(self.containment_entries)
         )
 
+    def containment_matches(self, normalised: str) -> list[tuple[int, float]]:
+        """(position in ``containment_entries``, containment) for one ``p2`` normal form."""
+        if self._probe is None:
+            self._probe = ContainmentProbe(self.containment, containment_hasher_for(self.key))
+        return self._probe.query(normalised)
+
+    def has_exact(self, normalization: str) -> bool:
+        """Whether any exact template hash of this normalisation is indexed."""
+        return normalization in self._exact_by_norm
+
     @property
     def needs_p1(self) -> bool:
-        return bool(self.minhash_entries) or any(norm == _P1 for norm, _ in self.exact)
+        return bool(self.minhash_entries) or self.has_exact(_P1)
 
     @property
     def needs_p2(self) -> bool:
-        return bool(self.containment_entries) or any(
-            norm == PROMPT_NORMALISATION_P2 for norm, _ in self.exact
-        )
+        return bool(self.containment_entries) or self.has_exact(PROMPT_NORMALISATION_P2)
 
     def add(self, entry: FingerprintEntry, values: Sequence[int] | None = None) -> None:
         """Index one shared fingerprint (or count why it cannot be compared).
@@ -157,6 +172,7 @@ class PromptIndex:
                 values = shared.containment_values
         if entry.algorithm == ALGORITHM_EXACT:
             self.exact.setdefault((normalization, entry.value), []).append(entry)
+            self._exact_by_norm[normalization] = self._exact_by_norm.get(normalization, 0) + 1
         elif entry.algorithm == ALGORITHM_MINHASH:
             if self.minhash is None:
                 self.minhash = MinHashLSHIndex(self.key.key_id)
@@ -185,7 +201,7 @@ def _hits_p1(
     index: PromptIndex, positions: Sequence[int], normalised: Sequence[str]
 ) -> Iterator[PromptHit]:
     key = index.key
-    if any(norm == _P1 for norm, _ in index.exact):
+    if index.has_exact(_P1):
         for position, text in zip(positions, normalised, strict=True):
             for entry in index.exact.get((_P1, exact_template_hash(text, key)), ()):
                 yield PromptHit(position, entry, RULE_EXACT_TEMPLATE, 1.0, None)
@@ -200,13 +216,12 @@ def _hits_p1(
 
 def _hits_p2(index: PromptIndex, position: int, normalised: str) -> Iterator[PromptHit]:
     key = index.key
-    if index.exact:
+    if index.has_exact(PROMPT_NORMALISATION_P2):
         probe = (PROMPT_NORMALISATION_P2, exact_template_hash(normalised, key, "p2"))
         for entry in index.exact.get(probe, ()):
             yield PromptHit(position, entry, RULE_EXACT_TEMPLATE, 1.0, None)
     if index.containment_entries:
-        hashes = containment_hasher_for(key).hashes(normalised)
-        for item, score in index.containment.query(hashes):
+        for item, score in index.containment_matches(normalised):
             entry = index.containment_entries[item]
             threshold = float(entry.match_rule["threshold"])
             yield PromptHit(position, entry, RULE_CONTAINMENT, score, threshold)

@@ -26,7 +26,8 @@ just pass their threshold (see ``match_confidence``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -113,26 +114,57 @@ def jsonl(matches: Iterable[Match]) -> bytes:
 
 
 _TABLE_COLUMNS = ("input", "rule", "similarity", "confidence", "producer", "object")
+_SPOOL_IN_MEMORY = 8 << 20
+
+
+def _table_row(match: Match) -> tuple[str, ...]:
+    where = f"{match.file}:{match.line}" + (f" [{match.column}]" if match.column else "")
+    return (
+        where,
+        match.rule,
+        f"{match.similarity:.2f}",
+        "" if match.confidence is None else str(match.confidence),
+        match.producer_name or match.producer or "?",
+        match.object_id,
+    )
+
+
+def _table_line(row: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
 
 
 def table(matches: Iterable[Match]) -> str:
     """A fixed-width table for a terminal: where, how, how strongly, whose, which object."""
-    rows = [_TABLE_COLUMNS]
-    for match in matches:
-        where = f"{match.file}:{match.line}" + (f" [{match.column}]" if match.column else "")
-        rows.append(
-            (
-                where,
-                match.rule,
-                f"{match.similarity:.2f}",
-                "" if match.confidence is None else str(match.confidence),
-                match.producer_name or match.producer or "?",
-                match.object_id,
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_TABLE_COLUMNS))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in rows
-    ]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    writer = TableWriter()
+    writer.add(matches)
+    return b"".join(writer.chunks()).decode()
+
+
+class TableWriter:
+    """``table`` from matches given batch by batch, in memory that does not grow with them.
+
+    A column's width is known only once every row is seen, so rows are
+    spooled to a temporary file (in memory while small) with the widths
+    tracked, and laid out when ``chunks`` reads them back.
+    """
+
+    def __init__(self) -> None:
+        self._rows = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+        self._widths = [len(name) for name in _TABLE_COLUMNS]
+
+    def add(self, matches: Iterable[Match]) -> None:
+        widths = self._widths
+        for match in matches:
+            row = _table_row(match)
+            for column, cell in enumerate(row):
+                if len(cell) > widths[column]:
+                    widths[column] = len(cell)
+            self._rows.write(orjson.dumps(row) + b"\n")
+
+    def chunks(self) -> Iterator[bytes]:
+        """The table's lines, encoded, one chunk each (closes the spool at the end)."""
+        with self._rows:
+            yield (_table_line(_TABLE_COLUMNS, self._widths) + "\n").encode()
+            self._rows.seek(0)
+            for line in self._rows:
+                yield (_table_line(orjson.loads(line), self._widths) + "\n").encode()

@@ -79,29 +79,35 @@ class ContainmentHasher:
     def shingle_hash(self, shingle: str) -> int:
         value = self._cache.get(shingle)
         if value is None:
-            hasher = self._base.copy()
-            hasher.update(shingle.encode("utf-8"))
-            value = int.from_bytes(hasher.digest()[:4], "big")
+            value = self.uncached_hash(shingle)
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[shingle] = value
         return value
 
-    def hashes(self, normalised: str) -> set[int]:
-        """The shingle-hash set of a ``p2`` normal form (empty for an empty prompt)."""
+    def uncached_hash(self, shingle: str) -> int:
+        """The keyed hash, computed (for callers that keep their own cache)."""
+        hasher = self._base.copy()
+        hasher.update(shingle.encode("utf-8"))
+        return int.from_bytes(hasher.digest()[:4], "big")
+
+    def shingles(self, normalised: str) -> list[str]:
+        """The word shingles of a ``p2`` normal form (one for a prompt of few words)."""
         words = normalised.split()
         size = self.shingle_size
         if not words:
-            return set()
+            return []
         if len(words) <= size:
-            return {self.shingle_hash(" ".join(words))}
-        cache = self._cache
+            return [" ".join(words)]
         if size == 2:
-            shingles = [f"{a} {b}" for a, b in pairwise(words)]
-        else:
-            shingles = [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+            return [f"{a} {b}" for a, b in pairwise(words)]
+        return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+
+    def hashes(self, normalised: str) -> set[int]:
+        """The shingle-hash set of a ``p2`` normal form (empty for an empty prompt)."""
+        cache = self._cache
         out = set()
-        for shingle in shingles:
+        for shingle in self.shingles(normalised):
             value = cache.get(shingle)
             out.add(value if value is not None else self.shingle_hash(shingle))
         return out

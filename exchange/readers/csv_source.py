@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from exchange.errors import ErrorCollector, InputError
 from exchange.readers.csv_layout import KIND_COLUMN, LAYOUTS, CellError, CsvLayout
@@ -28,7 +28,12 @@ class MalformedCsv(Exception):
 
 def csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
     """(start line, cells) of each non-blank row; bad quoting raises MalformedCsv."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    return csv_rows_from(io.StringIO(text, newline=""))
+
+
+def csv_rows_from(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """``csv_rows`` of a stream of lines, each with its line end (read as it goes)."""
+    reader = csv.reader(lines, strict=True)
     next_start = 1
     while True:
         try:

@@ -8,9 +8,16 @@ under test.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
+import os
+import pty
 import random
+import struct
+import subprocess
+import sys
+import termios
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +45,7 @@ from exchange.readers import read_records
 from mappings.convert import records_to_objects
 from mappings.producer import Producer
 from tests.lab.local_feed import fill_store, local_lab_config
-from tests.support.exchange import DEMO_KEY, SAMPLES, human_lines, run_dx
+from tests.support.exchange import DEMO_KEY, REPO, SAMPLES, human_lines, run_dx
 
 LAB_A = Producer("lab-a.example", "Lab A")
 AT = datetime(2026, 4, 30, tzinfo=UTC)
@@ -323,3 +330,92 @@ def test_usage_and_key_problems_are_one_line(lab: Path, tmp_path: Path) -> None:
     assert done.returncode == 1
     [line] = human_lines(done.stderr)
     assert "nokey.json" in line
+
+
+# -- streaming ------------------------------------------------------------------------
+
+
+def _big_prompt_file(path: Path, prompts: list[str], lines: int, bad_at: int | None) -> None:
+    """JSON Lines of campaign prompts and unrelated ones; a bad record at ``bad_at``."""
+    pool = prompts + UNRELATED
+    with path.open("w", encoding="utf-8") as out:
+        for number in range(1, lines + 1):
+            if number == bad_at:
+                out.write('{"prompt": ""}\n')
+            else:
+                out.write(json.dumps({"prompt": pool[number % len(pool)]}) + "\n")
+
+
+def test_a_bad_line_at_the_end_of_a_big_input_leaves_no_output(
+    lab: Path, tmp_path: Path, prompts: list[str]
+) -> None:
+    """Matching streams (the lines before the bad one are matched, and their matches written
+    to the temporary output), yet the bad line still names itself and nothing is written."""
+    source = tmp_path / "traffic.jsonl"
+    out = tmp_path / "matches.jsonl"
+    _big_prompt_file(source, prompts, 20_000, bad_at=None)
+    done = dx_match(lab, "--prompts", str(source), "-o", str(out), check=True)
+    good = out.read_text().splitlines()
+    assert len(good) > 1000, "the generated traffic should match the sample campaign"
+    assert "20000 prompts" in human_lines(done.stderr)[-1]
+    _big_prompt_file(source, prompts, 20_000, bad_at=19_998)
+    out.write_text("previous\n", encoding="utf-8")
+    done = dx_match(lab, "--prompts", str(source), "-o", str(out))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert human_lines(done.stderr) == [f"{source}:19998: prompt: required non-empty string"]
+    assert out.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".matches")] == []
+
+
+def test_streamed_matches_come_out_in_file_then_line_order(
+    lab: Path, tmp_path: Path, prompts: list[str]
+) -> None:
+    """Files named in any order on the command line: matches by kind, file name, line."""
+    first, second = tmp_path / "a-prompts.txt", tmp_path / "b-prompts.txt"
+    first.write_text("\n".join(prompts[:5]) + "\n", encoding="utf-8")
+    second.write_text("\n".join(prompts[5:10]) + "\n", encoding="utf-8")
+    ips = tmp_path / "ips.txt"
+    ips.write_text("198.51.100.9\n", "utf-8")
+    done = dx_match(
+        lab, "--ips", str(ips), "--prompts", str(second), "--prompts", str(first), check=True
+    )
+    found = [json.loads(line) for line in done.stdout.splitlines()]
+    order = [(m["input"], m["file"], m["line"], m["object_id"]) for m in found]
+    kinds = ["prompts", "accounts", "ips"]
+    assert order == sorted(order, key=lambda m: (kinds.index(m[0]), *m[1:]))
+    assert {m["file"] for m in found} == {str(first), str(second), str(ips)}
+
+
+def test_the_progress_bar_shows_on_a_terminal_only(lab: Path, tmp_path: Path) -> None:
+    """stderr on a pseudo-terminal: the bar is drawn; on a pipe (every other test): not."""
+    source = tmp_path / "prompts.txt"
+    source.write_text("Explain step by step how to solve it.\n" * 50, encoding="utf-8")
+    leader, follower = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide (tqdm would draw an empty bar); a real one is not.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "exchange.commands.match", "--config", str(lab)),
+                *("--at", "2026-04-30T00:00:00Z", "--prompts", str(source), "-o", "-"),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+        )
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert process.wait(timeout=120) == 0
+    finally:
+        os.close(leader)
+    assert b"matching:" in seen and b"B/s" in seen
+    assert b"50 prompts" in seen
+    assert "matching:" not in dx_match(lab, "--prompts", str(source), check=True).stderr

@@ -27,9 +27,11 @@ from exchange.feed.current import current_feed
 from exchange.feed.store import FeedStore, ReceivedVersion
 from exchange.match import MatchInputs, run_match
 from exchange.match.containment_index import ContainmentIndex
+from exchange.match.containment_probe import ContainmentProbe
 from exchange.match.index import open_prompt_index, sync_prompt_index
 from exchange.privacy import load_key
 from exchange.privacy.fingerprint import fingerprint_template_set_p1
+from exchange.privacy.template_signature import ContainmentHasher
 from mappings.convert import records_to_objects
 from mappings.producer import Producer
 from mappings.records import FingerprintValue
@@ -202,27 +204,60 @@ def test_a_store_without_index_tables_is_caught_up_on_open(
     assert len(index.containment_entries) == len(PROMPT_FILES)
 
 
+def _linear_scan(
+    signatures: list[tuple[frozenset[int], float]], prompt: set[int]
+) -> set[tuple[int, float]]:
+    return {
+        (position, len(values & prompt) / len(values))
+        for position, (values, threshold) in enumerate(signatures)
+        if len(values & prompt) >= max(1, math.ceil(threshold * len(values) - 1e-9))
+    }
+
+
 def test_the_containment_index_returns_what_checking_every_signature_would() -> None:
-    """Prefix filtering must be exact: compare with a linear scan on random, overlapping data."""
+    """Prefix filtering must be exact: compare with a linear scan on random, overlapping data,
+    with thresholds so low that some signatures need fewer hits than the prefix requirement,
+    and with signatures added after the index was first queried."""
     rng = random.Random(1307)
     universe = list(range(3000))
     common = universe[:40]  # values many signatures share, as stock phrases are
     index = ContainmentIndex()
-    signatures = []
-    for _ in range(400):
-        size = rng.randint(10, 64)
-        values = set(rng.sample(common, rng.randint(0, size // 2)))
-        values |= set(rng.sample(universe, size - len(values)))
-        threshold = rng.choice([0.3, 0.5, 0.6, 0.9, 1.0])
-        signatures.append((frozenset(values), threshold))
-        index.add(sorted(values), threshold)
+    signatures: list[tuple[frozenset[int], float]] = []
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            size = rng.randint(10, 64)
+            values = set(rng.sample(common, rng.randint(0, size // 2)))
+            values |= set(rng.sample(universe, size - len(values)))
+            threshold = rng.choice([0.05, 0.2, 0.3, 0.5, 0.6, 0.9, 1.0])
+            signatures.append((frozenset(values), threshold))
+            index.add(sorted(values), threshold)
+
+    add(300)
+    assert set(index.query(set(universe[:100]))) == _linear_scan(signatures, set(universe[:100]))
+    add(100)
     for _ in range(300):
         base = signatures[rng.randrange(len(signatures))][0]
         prompt = set(rng.sample(sorted(base), rng.randint(0, len(base))))
         prompt |= set(rng.sample(universe, rng.randint(0, 200)))
-        expected = {
-            (position, len(values & prompt) / len(values))
-            for position, (values, threshold) in enumerate(signatures)
-            if len(values & prompt) >= max(1, math.ceil(threshold * len(values) - 1e-9))
-        }
-        assert set(index.query(prompt)) == expected
+        assert set(index.query(prompt)) == _linear_scan(signatures, prompt)
+
+
+def test_the_probe_answers_as_the_index_does_and_forgets_when_the_index_changes() -> None:
+    """``ContainmentProbe`` caches each word pair's hash and posting lists: same answers as
+    hashing and querying, and none from stale posting lists once a signature is added."""
+    key = load_key(DEMO_KEY)
+    hasher = ContainmentHasher(key)
+    rng = random.Random(1308)
+    words = [f"w{n}" for n in range(60)]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 40))) for _ in range(300)]
+    index = ContainmentIndex()
+    probe = ContainmentProbe(index, hasher, limit=50)  # small: the cache is emptied often
+    for text in texts[:40]:
+        index.add(sorted(hasher.hashes(text)), 0.5)
+    for text in texts:
+        assert sorted(probe.query(text)) == sorted(index.query(hasher.hashes(text)))
+    index.add(sorted(hasher.hashes(texts[-1])), 0.9)
+    found = probe.query(texts[-1])
+    assert (len(index) - 1, 1.0) in found
+    assert sorted(found) == sorted(index.query(hasher.hashes(texts[-1])))
