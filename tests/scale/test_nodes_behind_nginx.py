@@ -164,14 +164,24 @@ def test_sync_and_publish_survive_node_kills(tmp_path: Path) -> None:
         assert answer.status_code == 401
         assert answer.headers["X-Request-ID"] == request_id
         assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
-        assert f"request_id={request_id}" in t.nginx.access_log()
-        node_logs = "".join(node.process.log_path.read_text() for node in t.nodes)
-        assert request_id in node_logs
+        # nginx and the node write their log lines after the answer has gone out.
+        wait_for(
+            "the client's request id in nginx's access log",
+            lambda: f"request_id={request_id}" in t.nginx.access_log(),
+        )
+        wait_for(
+            "the client's request id in a node's request log",
+            lambda: any(request_id in node.process.log_path.read_text() for node in t.nodes),
+        )
         unsafe = requests.get(
             t.base_url + "taxii2/", headers={"X-Request-ID": "a b"}, verify=t.ca_file, timeout=30
         )
         assert unsafe.headers["X-Request-ID"] != "a b"
-        assert f"request_id={unsafe.headers['X-Request-ID']}" in t.nginx.access_log()
+        replaced = unsafe.headers["X-Request-ID"]
+        wait_for(
+            "the replacement request id in nginx's access log",
+            lambda: f"request_id={replaced}" in t.nginx.access_log(),
+        )
         print(
             f"kills={kills} acknowledged={len(acked)} stored={len(stored)} "
             f"publish_retries={sum(p.retries[0] for p in publishers)} "
