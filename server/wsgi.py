@@ -19,6 +19,7 @@ client sends yields HTML or a 5xx.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -131,7 +132,31 @@ class TaxiiServer(BaseApplication):
 
     def load(self) -> Flask:
         configure_request_log(self._config)
-        return create_app(self._config)
+        app = create_app(self._config)
+        tune_garbage_collector()
+        return app
+
+
+# Python's default first-generation threshold (700 new container objects) made
+# a 10,000-object POST, which builds a few hundred thousand dicts and lists that
+# all live until the response, run hundreds of collections that free nothing,
+# and every tenth of them rescans the survivors: about a quarter of the POST's
+# CPU time. Request data is freed by reference counting as soon as the request
+# ends; the cyclic collector is only a backstop, so running it less often costs
+# a little memory between collections.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_garbage_collector() -> None:
+    """In each worker, once the application is built: collect cycles less often.
+
+    ``gc.freeze`` first moves everything loaded so far (modules, the app, the
+    pools) out of the collector's sight, so the rarer full collections do not
+    rescan it either.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from server.store.errors import NotFoundError
 from server.store.objects_read import version_conditions
 from server.store.schema import collections, objects
-from server.store.sql_helpers import AnyOf, chunked
+from server.store.sql_helpers import AnyOf, any_of_chunks, chunked
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _stored_state(
     """(stix_id, version_key) pairs already stored, and the latest row of each id."""
     stored: set[tuple[str, str]] = set()
     latest: dict[str, _Latest] = {}
-    for chunk in chunked(stix_ids):
+    for chunk in any_of_chunks(connection, stix_ids):
         rows = connection.execute(
             select(
                 objects.c.seq,
@@ -169,7 +169,7 @@ def insert_versions(
             )
         )
 
-    for chunk in chunked(demoted_seqs):
+    for chunk in any_of_chunks(connection, demoted_seqs):
         demote = update(objects).where(AnyOf(objects.c.seq, chunk)).values(is_latest=False)
         connection.execute(demote)
     _insert_rows(connection, rows)

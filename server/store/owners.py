@@ -40,14 +40,14 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from server.store.schema import object_owners, partners
-from server.store.sql_helpers import AnyOf, chunked
+from server.store.sql_helpers import AnyOf, any_of_chunks
 
 
 def _registered(connection: Connection, ids: Sequence[str]) -> set[str]:
     """The ids among ``ids`` that are partners' registered identities."""
     found: set[str] = set()
     identity_ids = [stix_id for stix_id in ids if stix_id.startswith("identity--")]
-    for chunk in chunked(identity_ids):
+    for chunk in any_of_chunks(connection, identity_ids):
         rows = connection.execute(
             select(partners.c.identity_ref).where(AnyOf(partners.c.identity_ref, chunk))
         )
@@ -63,7 +63,7 @@ def identity_of(connection: Connection, partner_id: str) -> str | None:
 
 def _recorded(connection: Connection, ids: Sequence[str]) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
-    for chunk in chunked(ids):
+    for chunk in any_of_chunks(connection, ids):
         rows = connection.execute(
             select(object_owners.c.stix_id, object_owners.c.owner_identity).where(
                 AnyOf(object_owners.c.stix_id, chunk)

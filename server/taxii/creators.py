@@ -7,7 +7,8 @@ one partner overwrite another's indicator as its "latest version". STIX says
 only the object creator may version an object, so in collections that enforce
 provenance a posted version is refused when the object already exists there
 and its first stored version names a different ``created_by_ref``. One indexed
-query per few hundred posted ids; nothing is read when the ids are new.
+query per few hundred posted ids (one per batch on PostgreSQL); nothing is read
+when the ids are new.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from server.store import Store
 from server.store.timestamps import version_key
 from server.store.types import CollectionInfo, IncomingObject, ObjectQuery, Partner, StatusDetail
 
-ID_CHUNK = 500
 PAGE = 1000
 ALL_SPEC_VERSIONS = ("2.0", "2.1")
 
@@ -34,8 +34,9 @@ def _creators(store: Store, collection_id: str, ids: Sequence[str]) -> dict[str,
     databases than a per-row "first version" subquery.
     """
     first: dict[str, tuple[str, str | None]] = {}
-    for start in range(0, len(ids), ID_CHUNK):
-        chunk = tuple(ids[start : start + ID_CHUNK])
+    per_query = store.ids_per_query
+    for start in range(0, len(ids), per_query):
+        chunk = tuple(ids[start : start + per_query])
         after = None
         while True:
             query = ObjectQuery(
