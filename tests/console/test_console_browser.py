@@ -2,13 +2,16 @@
 
 Walks an analyst's session end to end (log in, overview, filter, object and
 its versions, campaign, export and validate, log out), takes the README's
-screenshots at 1440x900 on the SQLite run, and shows that hostile content
-published by a partner renders as text: no script runs, no dialog opens.
+screenshots at 1440x900 on the SQLite run (into the test's own directory; with
+``DX_UPDATE_SCREENSHOTS=1`` into docs/console/, so a test run never rewrites
+tracked files by itself), and shows that hostile content published by a
+partner renders as text: no script runs, no dialog opens.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -43,15 +46,19 @@ def _log_in(page, console_, partner_id: str, name: str) -> None:
     page.wait_for_url(console_.url)
 
 
-def _shot(page, name: str, take: bool) -> None:
-    if take:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+def _shot(page, name: str, directory: Path | None) -> None:
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(directory / f"{name}.png"))
+        assert (directory / f"{name}.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_an_analyst_session_end_to_end(tmp_path: Path, backend: str) -> None:
-    shots = backend == "sqlite"
+    shots = None
+    if backend == "sqlite":
+        update = os.environ.get("DX_UPDATE_SCREENSHOTS") == "1"
+        shots = SCREENSHOTS if update else tmp_path / "screenshots"
     with console(tmp_path, backend) as console_, browser(tmp_path) as context:
         page = context.pages[0] if context.pages else context.new_page()
         _log_in(page, console_, LAB_B["id"], "alice")
