@@ -40,7 +40,12 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from server.store.schema import object_owners, partners
-from server.store.sql_helpers import AnyOf, any_of_chunks
+from server.store.sql_helpers import (
+    TEXT_ARRAY_SEPARATOR,
+    AnyOf,
+    any_of_chunks,
+    joined_text_array,
+)
 
 
 def _registered(connection: Connection, ids: Sequence[str]) -> set[str]:
@@ -80,6 +85,13 @@ _PG_INSERT_OWNED = text(
     "FROM unnest(CAST(:ids AS VARCHAR[])) AS ids(stix_id) "
     "ON CONFLICT (stix_id) DO NOTHING RETURNING stix_id"
 )
+# The same with the ids joined into one string (see ``joined_text_array``).
+_PG_INSERT_OWNED_JOINED = text(
+    "INSERT INTO object_owners (stix_id, owner_identity, first_published_us) "
+    "SELECT stix_id, CAST(:owner AS VARCHAR), :now "
+    "FROM unnest(string_to_array(CAST(:ids AS TEXT), :separator)) AS ids(stix_id) "
+    "ON CONFLICT (stix_id) DO NOTHING RETURNING stix_id"
+)
 
 
 def _insert_new(
@@ -98,9 +110,21 @@ def _insert_new(
         # One statement for the whole batch: the ids as one array parameter. A
         # multi-row VALUES list of 500 rows cost psycopg more to convert than
         # PostgreSQL took to insert them.
-        result = connection.execute(
-            _PG_INSERT_OWNED, {"ids": ordered, "owner": identity, "now": now_us}
-        )
+        joined = joined_text_array(ordered)
+        if joined is not None:
+            result = connection.execute(
+                _PG_INSERT_OWNED_JOINED,
+                {
+                    "ids": joined,
+                    "separator": TEXT_ARRAY_SEPARATOR,
+                    "owner": identity,
+                    "now": now_us,
+                },
+            )
+        else:
+            result = connection.execute(
+                _PG_INSERT_OWNED, {"ids": ordered, "owner": identity, "now": now_us}
+            )
         inserted.update(result.scalars())
         return inserted
     rows = [

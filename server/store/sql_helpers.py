@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, ColumnElement, Connection, String, Table, any_, bindparam
+from sqlalchemy import ARRAY, ColumnElement, Connection, String, Table, any_, bindparam, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -37,6 +37,26 @@ def any_of_chunks(connection: Connection, items: Sequence[T]) -> Iterator[Sequen
     return chunked(items, size)
 
 
+# psycopg converts a list parameter element by element in Python, about 2 us
+# an element: 20 ms for the 10,000 ids of one POST, and a POST binds such a
+# list four times. The same ids joined into one string, split again by
+# PostgreSQL's string_to_array, cost a tenth of that.
+TEXT_ARRAY_SEPARATOR = ","
+
+
+def joined_text_array(values: Sequence[Any]) -> str | None:
+    """``values`` as one string for ``string_to_array(:s, ',')``, or None when that would not
+    split back into the same values (a non-string, an empty string or one with a comma).
+
+    STIX ids, the usual values, never contain a comma.
+    """
+    if not all(
+        isinstance(value, str) and value and TEXT_ARRAY_SEPARATOR not in value for value in values
+    ):
+        return None
+    return TEXT_ARRAY_SEPARATOR.join(values)
+
+
 class AnyOf(ColumnElement[bool]):
     """``column IN (values)``, written as ``column = ANY(:array)`` on PostgreSQL.
 
@@ -63,9 +83,16 @@ class AnyOf(ColumnElement[bool]):
     def __init__(self, column: ColumnElement[Any], values: Sequence[Any]) -> None:
         values = list(values)
         self.in_list = column.in_(values)
-        # A plain VARCHAR[] for strings: the column's own collation governs the comparison.
-        item_type = String() if isinstance(column.type, String) else column.type
-        self.array_match = column == any_(bindparam(None, values, type_=ARRAY(item_type)))
+        joined = joined_text_array(values) if isinstance(column.type, String) else None
+        if joined is not None:
+            array: ColumnElement[Any] = func.string_to_array(
+                bindparam(None, joined, type_=String()), TEXT_ARRAY_SEPARATOR
+            )
+        else:
+            # A plain VARCHAR[] for strings: the column's own collation governs the comparison.
+            item_type = String() if isinstance(column.type, String) else column.type
+            array = bindparam(None, values, type_=ARRAY(item_type))
+        self.array_match = column == any_(array)
 
 
 @compiles(AnyOf)
