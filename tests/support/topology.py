@@ -20,7 +20,7 @@ Use::
 
     from tests.support.topology import topology, require_topology_tools
 
-    require_topology_tools()                     # skips without nginx or PostgreSQL binaries
+    require_topology_tools()                     # fails (skips with DX_SKIP_PG=1) without nginx or PostgreSQL binaries
     with topology(tmp_path, nodes=3, partners=[PartnerSpec(...)], collections=[info]) as t:
         t.base_url                               # "https://127.0.0.1:PORT/" (nginx)
         t.api_root_url                           # base_url + "exchange/"
@@ -99,16 +99,28 @@ def postgres_bin_dir() -> Path | None:
 
 
 def require_topology_tools() -> None:
-    """Skip the calling test, saying why, without nginx or the PostgreSQL server binaries."""
+    """Fail the calling test, saying what to install, without nginx or PostgreSQL's binaries.
+
+    Like the console's browser, the scale tests are skipped nowhere by default:
+    a CI machine missing a package must fail, not pass with fewer tests. A
+    machine without PostgreSQL skips them with ``DX_SKIP_PG=1``, as it skips
+    the other PostgreSQL tests.
+    """
+    missing = None
     if not os.access(NGINX, os.X_OK):
-        pytest.skip(f"{NGINX} not installed (Debian's nginx package; CI installs it)")
-    if postgres_bin_dir() is None:
-        pytest.skip("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
-    if os.geteuid() == 0:
+        missing = f"{NGINX} not installed (Debian's nginx package; .ci/run installs it)"
+    elif postgres_bin_dir() is None:
+        missing = "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin"
+    elif os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root without a postgres user to own the test clusters")
+            missing = "running as root without a postgres user to own the test clusters"
+    if missing is None:
+        return
+    if os.environ.get("DX_SKIP_PG") == "1":
+        pytest.skip(f"{missing}; DX_SKIP_PG=1")
+    pytest.fail(f"{missing} (set DX_SKIP_PG=1 to skip the scale tests)")
 
 
 def _as_cluster_owner(argv: list[str]) -> list[str]:
