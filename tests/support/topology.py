@@ -20,7 +20,7 @@ Use::
 
     from tests.support.topology import topology, require_topology_tools
 
-    require_topology_tools()                     # fails (skips with DX_SKIP_PG=1) without nginx or PostgreSQL binaries
+    require_topology_tools()                     # fails without nginx or PostgreSQL binaries
     with topology(tmp_path, nodes=3, partners=[PartnerSpec(...)], collections=[info]) as t:
         t.base_url                               # "https://127.0.0.1:PORT/" (nginx)
         t.api_root_url                           # base_url + "exchange/"
