@@ -36,9 +36,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Join
+from sqlalchemy.types import String
 
 from server.store.accounts import NO_ACCESS, partner_if_key_matches
 from server.store.catalog import collection_from_row
+from server.store.engine import prepared
 from server.store.schema import collections, grants, login_failures, partners
 from server.store.types import CollectionInfo, Grant, Partner
 
@@ -100,11 +102,13 @@ def scope_key(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
-def _latest_block(keys_parameter: str) -> ScalarSelect[Any]:
+def _latest_block(key_parameter: str) -> ScalarSelect[Any]:
+    # One scope key per kind, or NULL when that limit is off (matches nothing):
+    # a scalar keeps the statement's text fixed, so it can stay prepared.
     return (
         select(func.max(login_failures.c.blocked_until_us))
         .where(
-            login_failures.c.scope_key.in_(bindparam(keys_parameter, expanding=True)),
+            login_failures.c.scope_key == bindparam(key_parameter, type_=String()),
             login_failures.c.blocked_until_us > bindparam("now_us"),
         )
         .scalar_subquery()
@@ -115,8 +119,8 @@ def _login_statement() -> Select:
     """Partner row and the latest block in force on its address and partner scopes, built
     once (statement construction costs more than the query itself)."""
     return select(
-        _latest_block("address_scope_keys").label("address_blocked_until_us"),
-        _latest_block("partner_scope_keys").label("partner_blocked_until_us"),
+        _latest_block("address_scope_key").label("address_blocked_until_us"),
+        _latest_block("partner_scope_key").label("partner_blocked_until_us"),
         *partners.c,
     ).select_from(_login_from())
 
@@ -127,7 +131,7 @@ def _login_from() -> Join:
     return anchor.outerjoin(partners, partners.c.id == bindparam("partner_id"))
 
 
-_LOGIN_STATEMENT = _login_statement()
+_LOGIN_STATEMENT = prepared(_login_statement())
 _COLLECTION_PREFIX = "collection_"
 
 
@@ -156,7 +160,7 @@ def _login_with_collection_statement() -> Select:
     ).select_from(joined)
 
 
-_LOGIN_WITH_COLLECTION_STATEMENT = _login_with_collection_statement()
+_LOGIN_WITH_COLLECTION_STATEMENT = prepared(_login_with_collection_statement())
 
 
 class _Prefixed:
@@ -197,8 +201,8 @@ def check_login(
     partner limit is there to make distributed guessing loud, not to stop it.
     """
     parameters: dict[str, Any] = {
-        "address_scope_keys": [key for key in scope_keys if key.startswith("address:")],
-        "partner_scope_keys": [key for key in scope_keys if key.startswith("partner:")],
+        "address_scope_key": _only_scope_key(scope_keys, "address:"),
+        "partner_scope_key": _only_scope_key(scope_keys, "partner:"),
         "now_us": now_us,
         "partner_id": partner_id,
     }
@@ -216,6 +220,14 @@ def check_login(
     if partner is None or collection is None:
         return LoginCheck(partner=partner, blocked_until_us=0)
     return LoginCheck(partner=partner, blocked_until_us=0, collection=_collection_of(row))
+
+
+def _only_scope_key(scope_keys: list[str], prefix: str) -> str | None:
+    """The scope key of one kind (``LoginLimits.scopes`` gives at most one), or None."""
+    found = [key for key in scope_keys if key.startswith(prefix)]
+    if len(found) > 1:
+        raise ValueError(f"more than one {prefix} scope key: {found}")
+    return found[0] if found else None
 
 
 def record_failure(
