@@ -67,7 +67,7 @@ def _seconds(value: float) -> str:
 
 
 def lag_verdict(lag: float | None, max_lag_seconds: float) -> str:
-    """ "ok", or one line saying how far behind (no connection details: the probe is public)."""
+    """Either "ok" or one line saying how far behind (the probe is public: no details)."""
     if lag is None:
         return "replay lag unknown (no commit replayed since the replica started)"
     if lag > max_lag_seconds:
