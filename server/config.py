@@ -86,6 +86,9 @@ class ServerConfig(BaseModel):
     # A read-only replica (PostgreSQL streaming standby) for the TAXII read endpoints;
     # writes and status resources stay on database_url (docs/server.md, "Read replicas").
     replica_database_url: str | None = None
+    # A replica node is ready (/-/readyz) only while the replica's replay lag is at most
+    # this many seconds (docs/server.md, "Read replicas"); ignored without a replica.
+    replica_max_lag_seconds: Annotated[float, Field(gt=0, le=86_400)] = 30.0
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8470
     workers: Annotated[int, Field(ge=1, le=64)] = 2

@@ -12,6 +12,7 @@ import os
 import time
 
 from flask import Flask, Response, current_app, g, request
+from prometheus_client.registry import Collector
 
 from server.config import ServerConfig
 from server.observability import request_log
@@ -19,6 +20,7 @@ from server.observability.endpoints import ENDPOINTS, blueprint
 from server.observability.metrics import Exposition, new_metrics
 from server.observability.pool import watch_pools
 from server.observability.readiness import ReadinessCheck
+from server.observability.replica import ReplicaLagCollector
 from server.observability.state import EXTENSION_KEY, Observability
 from server.observability.stored import StoredObjectsCollector
 from server.ratelimit import ACCESS_EXTENSION_KEY, AccessControl, client_address, parse_networks
@@ -35,10 +37,18 @@ _POLLS = frozenset({("taxii_objects.get_objects", 200), ("taxii_objects.manifest
 def init_app(app: Flask, config: ServerConfig, store: Store) -> None:
     metrics = new_metrics()
     watch_pools(store.engines, metrics)
-    readiness = ReadinessCheck(config.database_url, store)
+    readiness = ReadinessCheck(
+        config.database_url,
+        store,
+        replica_url=config.replica_database_url,
+        replica_max_lag_seconds=config.replica_max_lag_seconds,
+    )
+    collectors: list[Collector] = [StoredObjectsCollector(store, readiness.database_answers)]
+    if config.replica_database_url is not None:
+        collectors.append(ReplicaLagCollector(readiness.replica_lag_seconds))
     app.extensions[EXTENSION_KEY] = Observability(
         metrics=metrics,
-        exposition=Exposition(metrics, [StoredObjectsCollector(store, readiness.database_answers)]),
+        exposition=Exposition(metrics, collectors),
         readiness=readiness,
         metrics_networks=parse_networks(config.metrics_networks),
         log_requests=bool(config.access_log) and config.access_log_format == "json",

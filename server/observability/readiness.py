@@ -9,6 +9,12 @@ the database host is gone, and it must not tie up connections that requests
 need. Results are kept for a second, so a flood of probes (the endpoint needs
 no credentials) costs the database at most one connection per second per
 worker.
+
+A node with a read replica (``replica_database_url``) is ready only if the
+replica answers too, on its own short-timeout connection, and its replay lag
+is at most ``replica_max_lag_seconds`` (``replica`` has the rule): the node
+serves every poll from it, so a replica that is down or far behind makes the
+node fail or serve stale pages while the primary is fine.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from server.observability.replica import lag_verdict, measure_lag
 from server.store import Store
 from server.store.migrate import head_revision
 
@@ -34,6 +41,7 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 2  # libpq's connect_timeout counts whole seconds, 2 at least
 CACHE_SECONDS = 1.0
+DEFAULT_REPLICA_MAX_LAG_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class Readiness:
     """The outcome of one check: each check's verdict, "ok" or why not."""
 
     checks: dict[str, str] = field(default_factory=dict)
+    # The replica's replay lag, when a replica is configured and answered (for the metrics).
+    replica_lag_seconds: float | None = None
 
     @property
     def ready(self) -> bool:
@@ -50,8 +60,12 @@ class Readiness:
         return {"status": "ready" if self.ready else "not ready", "checks": self.checks}
 
 
-def _probe_engine(url: str, store: Store) -> Engine:
-    """A connection-per-check engine with short timeouts, that never creates a database."""
+def _probe_engine(url: str, in_memory: Engine) -> Engine:
+    """A connection-per-check engine with short timeouts, that never creates a database.
+
+    ``in_memory``: the store's engine for ``url``, used only for an in-memory
+    SQLite database, which no other connection can see.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         return create_engine(
@@ -65,7 +79,7 @@ def _probe_engine(url: str, store: Store) -> Engine:
         )
     database = parsed.database or ""
     if not database or database == ":memory:" or parsed.query.get("mode") == "memory":
-        return store.engines[0]  # in-memory: only the store's own connection sees the data
+        return in_memory  # only the store's own connection sees the data
     # mode=rw: a missing file is "unreachable", not a new empty database.
     file_uri = f"file:{quote(str(Path(database).expanduser()))}?mode=rw"
     return create_engine(
@@ -81,14 +95,23 @@ def _reason(error: Exception) -> str:
 
 
 class ReadinessCheck:
+    """The checks of ``database_url``, and of ``replica_url`` when the node has a replica."""
+
     def __init__(
         self,
         url: str,
         store: Store,
         cache_seconds: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        replica_url: str | None = None,
+        replica_max_lag_seconds: float = DEFAULT_REPLICA_MAX_LAG_SECONDS,
     ) -> None:
-        self._engine = _probe_engine(url, store)
+        self._engine = _probe_engine(url, store.engines[0])
+        self._replica = (
+            _probe_engine(replica_url, store.engines[-1]) if replica_url is not None else None
+        )
+        self._replica_max_lag = replica_max_lag_seconds
         self._head = head_revision()
         self._cache_seconds = cache_seconds
         self._clock = clock
@@ -96,7 +119,7 @@ class ReadinessCheck:
         self._last: Readiness | None = None
         self._checked_at = 0.0
 
-    def _check_now(self) -> Readiness:
+    def _check_database(self) -> dict[str, str]:
         try:
             with self._engine.connect() as connection:
                 connection.execute(text("SELECT 1")).scalar_one()
@@ -108,16 +131,37 @@ class ReadinessCheck:
                     revision = None
         except SQLAlchemyError as error:
             log.warning("readiness: database check failed: %s", error)
-            return Readiness({"database": _reason(error), "migrations": "unknown"})
+            return {"database": _reason(error), "migrations": "unknown"}
         if revision == self._head:
-            return Readiness({"database": "ok", "migrations": "ok"})
+            return {"database": "ok", "migrations": "ok"}
         found = revision or "none (run `dx server init`)"
-        return Readiness(
-            {"database": "ok", "migrations": f"at {found}, this server needs {self._head}"}
-        )
+        return {"database": "ok", "migrations": f"at {found}, this server needs {self._head}"}
+
+    def _check_replica(self, engine: Engine) -> tuple[str, float | None]:
+        """The replica's verdict and its lag (None when unknown or unreachable)."""
+        try:
+            with engine.connect() as connection:
+                lag = measure_lag(connection)
+        except SQLAlchemyError as error:
+            log.warning("readiness: replica check failed: %s", error)
+            return _reason(error), None
+        verdict = lag_verdict(lag, self._replica_max_lag)
+        if verdict != "ok":
+            log.warning("readiness: replica not ready: %s", verdict)
+        return verdict, lag
+
+    def _check_now(self) -> Readiness:
+        checks = self._check_database()
+        if self._replica is None:
+            return Readiness(checks)
+        checks["replica"], lag = self._check_replica(self._replica)
+        return Readiness(checks, replica_lag_seconds=lag)
 
     def database_answers(self) -> bool:
         return self.check().checks.get("database") == "ok"
+
+    def replica_lag_seconds(self) -> float | None:
+        return self.check().replica_lag_seconds
 
     def check(self) -> Readiness:
         with self._lock:

@@ -40,6 +40,9 @@ def test_environment_overrides_the_file(tmp_path):
     replica = load_config(path, environ={"DX_REPLICA_DATABASE_URL": "postgresql+psycopg://r/db"})
     assert replica.replica_database_url == "postgresql+psycopg://r/db"
     assert load_config(path, environ={}).replica_database_url is None
+    lag = load_config(path, environ={"DX_REPLICA_MAX_LAG_SECONDS": "2.5"})
+    assert lag.replica_max_lag_seconds == 2.5
+    assert load_config(path, environ={}).replica_max_lag_seconds == 30
 
 
 @pytest.mark.parametrize(
@@ -51,6 +54,16 @@ def test_environment_overrides_the_file(tmp_path):
         ("colour = 'blue'\n", {}, "server.toml: colour:"),
         ("", {"DX_WORKERS": "many"}, "environment (DX_* variables): workers:"),
         ("port = \n", {}, "server.toml: not valid TOML"),
+        ("replica_max_lag_seconds = 0\n", {}, "server.toml: replica_max_lag_seconds:"),
+        ("replica_max_lag_seconds = -5\n", {}, "server.toml: replica_max_lag_seconds:"),
+        ("replica_max_lag_seconds = 'soon'\n", {}, "server.toml: replica_max_lag_seconds:"),
+        ("replica_max_lag_seconds = nan\n", {}, "server.toml: replica_max_lag_seconds:"),
+        ("replica_max_lag_seconds = 1e9\n", {}, "server.toml: replica_max_lag_seconds:"),
+        (
+            "",
+            {"DX_REPLICA_MAX_LAG_SECONDS": "30s"},
+            "environment (DX_* variables): replica_max_lag_seconds:",
+        ),
     ],
 )
 def test_problems_are_one_line_naming_file_and_field(tmp_path, text, env, message):

@@ -21,11 +21,12 @@ import requests
 
 from server.config import ServerConfig, is_valid_api_root_name
 from server.observability.readiness import TIMEOUT_SECONDS, ReadinessCheck
+from server.observability.replica import lag_verdict, replay_lag
 from server.store import Store
 from server.store.migrate import head_revision
 from server.store.types import CollectionInfo
 from tests.support.ports import free_port
-from tests.support.server import PartnerSpec, _admin_conninfo, served
+from tests.support.server import PartnerSpec, _admin_conninfo, postgres_database, served
 
 FEED = str(uuid.uuid4())
 LAB_B = "identity--bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb"
@@ -137,6 +138,58 @@ def test_readiness_answers_fast_when_nothing_listens():
     assert time.monotonic() - started < TIMEOUT_SECONDS + 5
     assert not outcome.ready and outcome.checks["database"].startswith("unreachable")
     assert "127.0.0.1" not in str(outcome.document())  # no connection details to strangers
+
+
+def test_replay_lag_rule():
+    # Not a standby (a primary, a plain second database): it is the data.
+    assert replay_lag(False, None, None) == 0
+    assert replay_lag(False, None, 500.0) == 0
+    # Everything received replayed: caught up, however old the last commit (an idle primary).
+    assert replay_lag(True, True, 500.0) == 0
+    assert replay_lag(True, True, None) == 0
+    # WAL waiting to be replayed, or none streamed: the age of the last replayed commit.
+    assert replay_lag(True, False, 45.2) == 45.2
+    assert replay_lag(True, None, 3.0) == 3.0
+    assert replay_lag(True, False, -0.4) == 0  # the standby's clock behind the primary's
+    assert replay_lag(True, False, None) is None  # no commit replayed since it started
+    assert lag_verdict(0.0, 30) == "ok"
+    assert lag_verdict(30.0, 30) == "ok"
+    assert lag_verdict(45.2, 30) == "replay lag 45 s over 30 s"
+    assert lag_verdict(1.46, 1) == "replay lag 1.5 s over 1 s"
+    assert lag_verdict(2.0, 0.5) == "replay lag 2.0 s over 0.5 s"
+    assert lag_verdict(None, 30).startswith("replay lag unknown")
+
+
+@pytest.mark.postgres
+def test_a_replica_that_is_not_a_standby_has_no_lag():
+    # The lag statement runs on a real PostgreSQL; not in recovery, its lag is 0.
+    with postgres_database() as url:
+        with Store(url) as store:
+            store.migrate()
+        with Store(url, replica_url=url) as store:
+            check = ReadinessCheck(url, store, replica_url=url, replica_max_lag_seconds=0.001)
+            outcome = check.check()
+    assert outcome.ready, outcome.checks
+    assert outcome.checks == {"database": "ok", "migrations": "ok", "replica": "ok"}
+    assert outcome.replica_lag_seconds == 0
+
+
+def test_an_unreachable_replica_makes_the_node_not_ready(tmp_path):
+    url = f"sqlite:///{tmp_path / 'primary.sqlite3'}"
+    replica = f"postgresql+psycopg://root@127.0.0.1:{free_port()}/absent"
+    with Store(url) as store:
+        store.migrate()
+        check = ReadinessCheck(url, store, replica_url=replica)
+        started = time.monotonic()
+        outcome = check.check()
+    assert time.monotonic() - started < TIMEOUT_SECONDS + 5
+    assert outcome.checks == {
+        "database": "ok",
+        "migrations": "ok",
+        "replica": "unreachable (OperationalError)",
+    }
+    assert not outcome.ready and outcome.replica_lag_seconds is None
+    assert "127.0.0.1" not in str(outcome.document())
 
 
 def test_no_api_root_name_can_shadow_the_operator_urls():
