@@ -129,7 +129,9 @@ def _orphans(connection: Connection, child, column, parent_column) -> list[str]:
 
 
 def _check_references(connection: Connection, report: IntegrityReport) -> None:
-    """Rows pointing at missing parents (PostgreSQL enforces these; the check is cheap anyway)."""
+    """Rows pointing at missing parents. The database enforces the grants' keys; the
+    objects' two are the store's to keep (migration 0005), so this is where a broken
+    one would show."""
     pairs = [
         ("objects.collection_id", objects, objects.c.collection_id, collections.c.id),
         ("objects.publisher", objects, objects.c.publisher, partners.c.id),

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from server.store import AlreadyExistsError, InvalidInputError, NotFoundError, Store
+from server.store import AlreadyExistsError, InvalidInputError, NotFoundError, Store, rate_limits
 from server.store.schema import partners
 from server.store.types import ApiRootInfo, CollectionInfo, Grant, Partner, PartnerGrant
 from tests.store.store_helpers import (
@@ -141,3 +141,27 @@ def test_account_changes_are_audited(store: Store) -> None:
     # Neither key, in any field of any entry.
     text = repr(entries)
     assert first_key not in text and second_key not in text
+
+
+def test_login_checks_run_as_one_prepared_statement_on_postgresql(store: Store) -> None:
+    """The login statement is planned once per connection on PostgreSQL, not once per request;
+    its answers stay right whatever the limits (a key per kind, or none)."""
+    key = store.add_partner("lab-a", "Lab A", IDENTITY_A)
+    store.set_grant("lab-a", COLLECTION_ID, True, False)
+    both = rate_limits.LoginLimits(per_partner=5, per_address=5, window_us=60_000_000)
+    partner_only = rate_limits.LoginLimits(per_partner=5, per_address=0, window_us=60_000_000)
+    with store.request_scope(collection=(API_ROOT, COLLECTION_ID)):
+        for limits in (both, partner_only, both):
+            found = store.check_login("lab-a", key, "192.0.2.7", limits)
+            assert found.partner is not None and found.partner.id == "lab-a"
+            assert found.collection is not None and found.collection[1] == Grant(True, False)
+            assert store.check_login("lab-a", key + "x", "192.0.2.7", limits).partner is None
+        if store.dialect == "postgresql":
+            prepared = store._read(
+                lambda connection: (
+                    connection.exec_driver_sql("SELECT statement FROM pg_prepared_statements")
+                    .scalars()
+                    .all()
+                )
+            )
+            assert any("login_failures" in statement for statement in prepared), prepared
