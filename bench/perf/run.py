@@ -57,7 +57,9 @@ def measure_exchange(
         published = publish(running.client, objects if objects is not None else feed.objects())
         published["server_cpu_s"] = running.cpu_seconds() - cpu_before
         versioned = feed.versioned_ids if objects is None else _versioned_ids(objects)
-        _log(f"{running.name} N={n:,}: {published['objects_per_s']:,.0f} objects/s; reading")
+        _log(f"{running.name} N={n:,}: {published['objects_per_s']:,.0f} objects/s; settling")
+        running.settle()
+        _log(f"{running.name} N={n:,}: reading")
         cpu_before = running.cpu_seconds()
         figures = reads(running.client, versioned, repeats, small_page_sync=True)
         figures["server_cpu_s"] = running.cpu_seconds() - cpu_before

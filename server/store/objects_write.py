@@ -44,6 +44,8 @@ class NewVersion:
 
 @dataclass
 class InsertOutcome:
+    # The collection's last assigned date_added once the batch is in (the next batch's floor).
+    last_date_added_us: int
     added: list[NewVersion] = field(default_factory=list)
     # Versions already in the collection, or repeated within the batch: stored once.
     already_present: list[NewVersion] = field(default_factory=list)
@@ -111,7 +113,7 @@ def insert_versions(
     New versions without a date_added get ``max(now, last + 1)`` and then one
     microsecond more each, in input order (which is also seq order).
     """
-    outcome = InsertOutcome()
+    outcome = InsertOutcome(last_date_added_us)
     if not versions:
         return outcome
     unique_ids = list(dict.fromkeys(version.stix_id for version in versions))
@@ -179,6 +181,7 @@ def insert_versions(
             .where(collections.c.id == collection_id)
             .values(last_date_added_us=newest)
         )
+    outcome.last_date_added_us = newest
     return outcome
 
 

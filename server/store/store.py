@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -20,14 +20,22 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.store import accounts, audit, catalog, medallion, owners, rate_limits, statuses
+from server.store import (
+    accounts,
+    audit,
+    catalog,
+    medallion,
+    owners,
+    publish,
+    rate_limits,
+    statuses,
+)
 from server.store.analyze_schedule import AnalyzeSchedule, BackgroundRefresh
 from server.store.engine import make_engine, read, write_transaction
 from server.store.integrity import IntegrityReport, check_integrity
 from server.store.migrate import current_revision, head_revision, upgrade_to_head
 from server.store.objects_read import fetch_page, page_select
 from server.store.objects_write import (
-    NewVersion,
     delete_matching_versions,
     insert_versions,
     lock_collection,
@@ -35,7 +43,7 @@ from server.store.objects_write import (
 from server.store.schema import objects as objects_table
 from server.store.scope import ReadScope
 from server.store.sql_helpers import ARRAY_CHUNK, IN_LIST_CHUNK
-from server.store.timestamps import now_us, version_key
+from server.store.timestamps import now_us
 from server.store.types import (
     ApiRootInfo,
     AuditEntry,
@@ -55,7 +63,6 @@ from server.store.types import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ALREADY_STORED_MESSAGE = "this version is already in the collection"
 UNVERSIONED = "1970-01-01T00:00:00.000Z"  # the version of observables (server.taxii.stix_checks)
 _PURGE_INTERVAL_US = 60_000_000
 
@@ -90,6 +97,7 @@ class Store:
         self._next_purge_us = 0
         self._analyze_schedule = AnalyzeSchedule()
         self._background_analyze = BackgroundRefresh(self._analyze_after_growth)
+        self._publisher = publish.ConcurrentPublisher(self._engine)
         self._next_login_purge_us = 0
 
     @classmethod
@@ -112,6 +120,7 @@ class Store:
         return (self._engine,) if self._replica is None else (self._engine, self._replica)
 
     def close(self) -> None:
+        self._publisher.close()
         self._background_analyze.wait()
         self._engine.dispose()
         if self._replica is not None:
@@ -457,73 +466,49 @@ class Store:
         version is not a STIX timestamp are failures. Raises NotFoundError when
         the collection is not in ``api_root``.
         """
-        now = self._clock()
-        failures = list(rejected)
-        candidates: list[tuple[IncomingObject, NewVersion]] = []
-        for incoming in objects:
-            try:
-                key = version_key(incoming.version)
-            except ValueError as error:
-                failures.append(StatusDetail(incoming.stix_id, str(incoming.version), str(error)))
-                continue
-            candidates.append((incoming, _new_version(incoming, key)))
-
-        record = StatusRecord(
-            id=str(uuid.uuid4()),
-            api_root=api_root,
-            partner_id=partner_id,
-            status="complete",
-            request_timestamp_us=request_timestamp_us,
-            failures=failures,
+        return self.add_object_chunks(
+            api_root,
+            collection_id,
+            partner_id,
+            [(objects, rejected)],
+            request_timestamp_us,
+            concurrently=False,
         )
-        with write_transaction(self._engine) as connection:
-            last = lock_collection(connection, collection_id, api_root)
-            refused = owners.claim(
-                connection,
-                [incoming.stix_id for incoming, _ in candidates if incoming.owned],
-                owners.identity_of(connection, partner_id) if partner_id is not None else None,
-                now,
-            )
-            if refused:
-                for incoming, _ in candidates:
-                    if incoming.stix_id in refused:
-                        failures.append(
-                            StatusDetail(
-                                incoming.stix_id, incoming.version, refused[incoming.stix_id]
-                            )
-                        )
-                candidates = [pair for pair in candidates if pair[0].stix_id not in refused]
-            outcome = insert_versions(
-                connection,
-                collection_id,
-                last,
-                [version for _, version in candidates],
-                publisher=partner_id,
-                now_us=now,
-            )
-            already = {id(version) for version in outcome.already_present}
-            for incoming, version in candidates:
-                message = ALREADY_STORED_MESSAGE if id(version) in already else ""
-                record.successes.append(StatusDetail(incoming.stix_id, incoming.version, message))
-            failed = len(failures)
-            statuses.save(connection, statuses.summarise(record), created_us=now)
-            audit.record(
-                connection,
-                at_us=now,
-                actor=partner_id,
-                action="objects.publish",
-                target=collection_id,
-                detail={
-                    "added": len(outcome.added),
-                    "already_present": len(outcome.already_present),
-                    "failed": failed,
-                    "status_id": record.id,
-                },
-            )
-        self._purge_statuses_now_and_then(now)
-        if self._analyze_schedule.record_inserted(len(outcome.added)):
+
+    def add_object_chunks(
+        self,
+        api_root: str,
+        collection_id: str,
+        partner_id: str | None,
+        chunks: Iterable[publish.Chunk],
+        request_timestamp_us: int,
+        *,
+        concurrently: bool = True,
+    ) -> StatusRecord:
+        """``add_objects`` for a POST checked a chunk at a time: each chunk's (accepted,
+        rejected) objects, in input order, all stored in one transaction.
+
+        On PostgreSQL the chunks already checked are stored while ``chunks``
+        checks the next ones (``publish``); on SQLite, or with ``concurrently``
+        False, they are gathered and stored as one batch. An exception raised
+        by ``chunks`` stores nothing and is raised.
+        """
+        request = publish.PublishRequest(
+            api_root=api_root,
+            collection_id=collection_id,
+            partner_id=partner_id,
+            request_timestamp_us=request_timestamp_us,
+            now_us=self._clock(),
+            status_id=str(uuid.uuid4()),
+        )
+        if concurrently and self.dialect == "postgresql":
+            outcome = self._publisher.publish(request, chunks)
+        else:
+            outcome = publish.write_chunks(self._engine, request, list(chunks))
+        self._purge_statuses_now_and_then(request.now_us)
+        if self._analyze_schedule.record_inserted(outcome.added):
             self._refresh_statistics()
-        return record
+        return outcome.record
 
     def query_objects(self, collection_id: str, query: ObjectQuery, with_body: bool = True) -> Page:
         """One page of the objects (or, without bodies, manifest) endpoint."""
@@ -689,14 +674,3 @@ class Store:
             # statistics the first pages after an import would scan the table.
             self._analyze_after_growth()
         return summary
-
-
-def _new_version(incoming: IncomingObject, key: str) -> NewVersion:
-    return NewVersion(
-        stix_id=incoming.stix_id,
-        obj_type=incoming.obj_type,
-        version=incoming.version,
-        version_key=key,
-        spec_version=incoming.spec_version,
-        body=incoming.body,
-    )

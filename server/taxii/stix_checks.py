@@ -43,7 +43,7 @@ posting it again is a duplicate, reported as a success.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -300,7 +300,7 @@ def check_object(
 
 
 def check_objects(
-    objects: list[Any],
+    objects: Sequence[Any],
     collection: CollectionInfo,
     partner: Partner | None,
     rules: CheckRules | None = None,
