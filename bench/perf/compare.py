@@ -39,8 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.perf.client import TaxiiClient, envelopes
 from bench.perf.feed import BENCH_IDENTITY, SyntheticFeed
 from bench.perf.servers import API_ROOT, MAX_CONTENT_LENGTH, PARTNER
-from server.store.types import CollectionInfo
-from tests.support.server import PartnerSpec, ServerProcess, database, seed, write_config
+from tests.support.server import ServerProcess, database, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 SIDES = ("base", "this")
@@ -63,13 +62,7 @@ def _server(backend: str, tree: Path, directory: Path, name: str) -> Iterator[Ta
     """A fresh database and a server running ``tree``'s code over it."""
     collection = str(uuid.uuid4())
     with database(backend, directory / name) as url:
-        keys = seed(
-            url,
-            API_ROOT,
-            [CollectionInfo(collection, API_ROOT, "Benchmark feed")],
-            [PartnerSpec(PARTNER, BENCH_IDENTITY, {collection: (True, True)})],
-            max_content_length=MAX_CONTENT_LENGTH,
-        )
+        keys = _seed_with(tree, url, collection)
         config = write_config(
             directory / f"{name}.toml",
             url,
@@ -84,6 +77,41 @@ def _server(backend: str, tree: Path, directory: Path, name: str) -> Iterator[Ta
             yield TaxiiClient(process.base_url, API_ROOT, collection, PARTNER, keys[PARTNER])
         finally:
             process.kill()
+
+
+# Run by ``tree``'s own Python code: each side's database is migrated and seeded
+# by the revision that serves it (an older server refuses a newer schema).
+_SEED_SCRIPT = """
+import json, sys
+from server.store.types import CollectionInfo
+from tests.support.server import PartnerSpec, seed
+url, collection, partner, identity, api_root, max_length = sys.argv[1:]
+keys = seed(
+    url,
+    api_root,
+    [CollectionInfo(collection, api_root, "Benchmark feed")],
+    [PartnerSpec(partner, identity, {collection: (True, True)})],
+    max_content_length=int(max_length),
+)
+print(json.dumps(keys))
+"""
+
+
+def _seed_with(tree: Path, url: str, collection: str) -> dict[str, str]:
+    """Migrate and seed ``url`` with ``tree``'s code; the partners' keys."""
+    arguments = [url, collection, PARTNER, BENCH_IDENTITY, API_ROOT, str(MAX_CONTENT_LENGTH)]
+    result = subprocess.run(
+        [sys.executable, "-c", _SEED_SCRIPT, *arguments],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"seeding with {tree} failed:\n{result.stderr[-2000:]}")
+    keys: dict[str, str] = orjson.loads(result.stdout.strip().splitlines()[-1])
+    return keys
 
 
 def _alternating(step: int) -> tuple[str, ...]:

@@ -110,6 +110,15 @@ class Store:
         return self._engine.dialect.name
 
     @property
+    def writes_while_checking(self) -> bool:
+        """Whether ``add_object_chunks`` stores chunks while the next is checked (PostgreSQL).
+
+        Where it does not (SQLite), checking in chunks only costs: the HTTP layer
+        then hands the whole envelope over as one chunk.
+        """
+        return self.dialect == "postgresql"
+
+    @property
     def ids_per_query(self) -> int:
         """How many ids one ``ObjectQuery.ids`` filter should carry (see ``any_of_chunks``)."""
         return ARRAY_CHUNK if self.dialect == "postgresql" else IN_LIST_CHUNK
@@ -501,7 +510,7 @@ class Store:
             now_us=self._clock(),
             status_id=str(uuid.uuid4()),
         )
-        if concurrently and self.dialect == "postgresql":
+        if concurrently and self.writes_while_checking:
             outcome = self._publisher.publish(request, chunks)
         else:
             outcome = publish.write_chunks(self._engine, request, list(chunks))

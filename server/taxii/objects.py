@@ -105,8 +105,9 @@ def add_objects(api_root: str, collection_id: str) -> Response:
     rules = CheckRules.current(ctx.config.max_future_skew_seconds)
 
     def checked_chunks() -> Iterator[tuple[list[IncomingObject], list[StatusDetail]]]:
-        # Checked a chunk at a time: the store writes one while the next is checked.
-        for chunk in chunked(envelope.objects, CHECK_CHUNK):
+        # Checked a chunk at a time where the store writes one while the next is checked.
+        size = CHECK_CHUNK if ctx.store.writes_while_checking else len(envelope.objects)
+        for chunk in chunked(envelope.objects, size):
             accepted, rejected = check_objects(chunk, access.collection, partner, rules)
             yield refuse_foreign_versions(ctx.store, access.collection, partner, accepted, rejected)
 
