@@ -26,12 +26,14 @@ and stored in the calling thread, as one batch.
 
 from __future__ import annotations
 
+import logging
 import queue
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from server.store import audit, owners, statuses
 from server.store.engine import write_transaction
@@ -40,6 +42,10 @@ from server.store.timestamps import version_key
 from server.store.types import IncomingObject, StatusDetail, StatusRecord
 
 ALREADY_STORED_MESSAGE = "this version is already in the collection"
+DEADLOCK_RETRIES = 2
+_DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE deadlock_detected
+
+log = logging.getLogger(__name__)
 
 # What the HTTP layer hands over: one chunk's accepted objects and its refusals.
 Chunk = tuple[Sequence[IncomingObject], Sequence[StatusDetail]]
@@ -67,7 +73,34 @@ class PublishOutcome:
 def write_chunks(
     engine: Engine, request: PublishRequest, chunks: Iterable[Chunk]
 ) -> PublishOutcome:
-    """Store every chunk and the status in one write transaction (the calling thread's)."""
+    """Store every chunk and the status in one write transaction (the calling thread's).
+
+    Owner claims lock ids chunk by chunk, so two POSTs sharing new ids in
+    different orders can deadlock; PostgreSQL then aborts one of them. That
+    one starts again from its first chunk (the chunks received so far are
+    kept for it), at most ``DEADLOCK_RETRIES`` times, instead of failing a
+    POST the client did nothing wrong with.
+    """
+    received: list[Chunk] = []
+    remaining = iter(chunks)
+
+    def replayed_then_remaining() -> Iterator[Chunk]:
+        yield from list(received)
+        for chunk in remaining:
+            received.append(chunk)
+            yield chunk
+
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            return _write_once(engine, request, replayed_then_remaining())
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != _DEADLOCK or attempt == DEADLOCK_RETRIES:
+                raise
+            log.warning("publish %s: deadlock on owner claims, starting again", request.status_id)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _write_once(engine: Engine, request: PublishRequest, chunks: Iterable[Chunk]) -> PublishOutcome:
     outcome = PublishOutcome(
         StatusRecord(
             id=request.status_id,
