@@ -22,10 +22,10 @@ from pathlib import Path
 
 import orjson
 import requests
-from sqlalchemy import create_engine
 
 from bench.perf.client import TAXII, TaxiiClient
 from bench.perf.feed import BENCH_IDENTITY
+from server.store.engine import make_engine
 from server.store.types import CollectionInfo
 from tests.support.server import PartnerSpec, free_port, served
 
@@ -58,9 +58,10 @@ class Running:
         """
         if self.database_url is None or not self.database_url.startswith("postgresql"):
             return
-        engine = create_engine(self.database_url, isolation_level="AUTOCOMMIT")
+        engine = make_engine(self.database_url)
         try:
             with engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT")  # VACUUM needs it
                 connection.exec_driver_sql("VACUUM (ANALYZE) objects")
         finally:
             engine.dispose()

@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from server.config import ServerConfig
 from server.observability.replica import lag_verdict, measure_lag
 from server.store import Store
 from server.store.migrate import head_revision
@@ -41,7 +42,10 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 2  # libpq's connect_timeout counts whole seconds, 2 at least
 CACHE_SECONDS = 1.0
-DEFAULT_REPLICA_MAX_LAG_SECONDS = 30.0
+# The setting's default lives in one place, the configuration model.
+DEFAULT_REPLICA_MAX_LAG_SECONDS: float = ServerConfig.model_fields[
+    "replica_max_lag_seconds"
+].default
 
 
 @dataclass(frozen=True)
