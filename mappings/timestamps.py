@@ -65,15 +65,25 @@ def split_stix_timestamp(value: str) -> tuple[int, str]:
         raise ValueError(
             f"not a STIX timestamp (over {MAX_FRACTION_DIGITS} fractional digits): {value!r}"
         )
-    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
     try:
-        ordinal = date(year, month, day).toordinal()
+        midnight = _midnight(value[:10])
     except ValueError:
         raise ValueError(f"not a STIX timestamp (no such date): {value!r}") from None
+    # The pattern fixed every field's place: YYYY-MM-DDTHH:MM:SS.
+    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
     if hour > 23 or minute > 59 or second > 59:
         raise ValueError(f"not a STIX timestamp (no such time of day): {value!r}")
-    seconds = (ordinal - _EPOCH_ORDINAL) * 86_400 + hour * 3_600 + minute * 60 + second
-    return seconds, digits[:9].ljust(9, "0")
+    return midnight + hour * 3_600 + minute * 60 + second, digits[:9].ljust(9, "0")
+
+
+@lru_cache(maxsize=1024)
+def _midnight(day: str) -> int:
+    """Seconds since the epoch at the start of ``YYYY-MM-DD`` (ValueError: no such date).
+
+    Cached apart from the whole timestamp: a batch's timestamps are mostly
+    distinct, but fall on a few days.
+    """
+    return (date(int(day[:4]), int(day[5:7]), int(day[8:10])).toordinal() - _EPOCH_ORDINAL) * 86_400
 
 
 def stix_timestamp_us(value: str) -> int:

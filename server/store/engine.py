@@ -29,8 +29,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -88,6 +89,16 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def _json_text(value: object) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+
+
+# JSON columns (a status's details, the audit trail) through orjson: the status
+# of a 10,000-object POST took the standard library about 14 ms to encode, on
+# the thread that holds the POST's transaction open.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+
+
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine for a SQLite (``sqlite:///path``) or PostgreSQL (``postgresql+psycopg://``) URL.
 
@@ -109,7 +120,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             given = parsed.query.get("options")
             given = given if isinstance(given, str) else " ".join(given or ())
             connect_args["options"] = f"{given} -c default_transaction_read_only=on".strip()
-        engine = create_engine(parsed, connect_args=connect_args)
+        engine = create_engine(parsed, connect_args=connect_args, **_JSON_CODEC)
         event.listen(engine, "do_execute", _execute_prepared_when_marked)
         return engine
     raise InvalidInputError(
@@ -124,11 +135,13 @@ def _sqlite_engine(parsed) -> Engine:
     if in_memory:
         # One shared connection, or every pooled connection would see its own empty database.
         engine = create_engine(
-            parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}, **_JSON_CODEC
         )
     else:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **_JSON_CODEC
+        )
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine

@@ -51,7 +51,7 @@ def out_of_range_number(document: Any) -> str | None:
             kind = type(item)
             if kind is dict or kind is list:
                 pending.append(((path, key), item))
-            elif is_out_of_range(item):
+            elif (kind is int or kind is float) and is_out_of_range(item):
                 return spell_path((path, key))
     return None
 

@@ -152,32 +152,53 @@ def _shown(path: JsonPath) -> str:
     return spell_path(path)[1:200]
 
 
+_REFERENCE_SUFFIXES = ("_ref", "_refs")
+
+
 def _check_values(obj: Mapping[str, Any]) -> None:
     """Every ``*_ref``/``*_refs`` at any depth is a canonical id; every number fits 64 bits.
 
     One iterative walk, so the deepest document the JSON parser accepts cannot
     exhaust Python's stack; a value's path is spelled out only for an error.
     (Over HTTP, out-of-range numbers already refused the whole request with
-    422; this catches them in files loaded by the administrator.)
+    422; this catches them in files loaded by the administrator.) Objects and
+    lists are walked by separate loops: only object keys can name references,
+    and this walk visits every value of every POST.
     """
     pending: list[tuple[JsonPath, Any]] = [(None, obj)]
     while pending:
         path, value = pending.pop()
-        items = value.items() if type(value) is dict else enumerate(value)
-        for key, item in items:
-            if type(key) is str and key.endswith("_ref"):
-                _check_reference((path, key), item)
-            elif type(key) is str and key.endswith("_refs"):
-                if type(item) is not list:
-                    raise ObjectRejected(f"{_shown((path, key))} must be a list of STIX ids")
-                for ref in item:
-                    _check_reference((path, key), ref)
-            elif type(item) is dict or type(item) is list:
-                pending.append(((path, key), item))
-            elif is_out_of_range(item):
-                raise ObjectRejected(
-                    f"{_shown((path, key))}: a number outside the signed 64-bit range"
-                )
+        if type(value) is dict:
+            for key, item in value.items():
+                if type(key) is str and key.endswith(_REFERENCE_SUFFIXES):
+                    _check_references((path, key), item, key[-1] == "s")
+                    continue
+                kind = type(item)
+                if kind is dict or kind is list:
+                    pending.append(((path, key), item))
+                elif (kind is int or kind is float) and is_out_of_range(item):
+                    raise _out_of_range((path, key))
+        else:
+            for index, item in enumerate(value):
+                kind = type(item)
+                if kind is dict or kind is list:
+                    pending.append(((path, index), item))
+                elif (kind is int or kind is float) and is_out_of_range(item):
+                    raise _out_of_range((path, index))
+
+
+def _check_references(path: JsonPath, value: Any, is_list: bool) -> None:
+    if not is_list:
+        _check_reference(path, value)
+        return
+    if type(value) is not list:
+        raise ObjectRejected(f"{_shown(path)} must be a list of STIX ids")
+    for ref in value:
+        _check_reference(path, ref)
+
+
+def _out_of_range(path: JsonPath) -> ObjectRejected:
+    return ObjectRejected(f"{_shown(path)}: a number outside the signed 64-bit range")
 
 
 def _check_shape(obj: Mapping[str, Any], rules: CheckRules) -> tuple[str, str, str, str]:
