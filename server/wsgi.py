@@ -133,7 +133,7 @@ class TaxiiServer(BaseApplication):
     def load(self) -> Flask:
         configure_request_log(self._config)
         app = create_app(self._config)
-        tune_garbage_collector()
+        tune_interpreter()
         return app
 
 
@@ -147,8 +147,20 @@ class TaxiiServer(BaseApplication):
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
-def tune_garbage_collector() -> None:
-    """In each worker, once the application is built: collect cycles less often.
+# How long a thread may hold the GIL while another waits for it (Python's
+# default is 5 ms). A POST's writer thread waits on PostgreSQL a dozen times
+# per chunk while the request thread checks the next chunk, pure Python that
+# gives the GIL up only when forced; with the default every return from the
+# database could wait up to 5 ms, on the path that bounds the POST's time.
+# Five interleaved in-process rounds of 100,000 objects in 10,000-object
+# POSTs: median 12,193 objects/s at 1 ms, 11,914 at 2 ms, 11,533 at 5 ms;
+# 0.5 ms was no better than 1 ms and cost more CPU.
+SWITCH_INTERVAL_S = 0.001
+
+
+def tune_interpreter() -> None:
+    """In each worker, once the application is built: collect cycles less often,
+    and hand the GIL over sooner.
 
     ``gc.freeze`` first moves everything loaded so far (modules, the app, the
     pools) out of the collector's sight, so the rarer full collections do not
@@ -157,6 +169,7 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

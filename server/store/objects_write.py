@@ -107,11 +107,15 @@ def insert_versions(
     *,
     publisher: str | None,
     now_us: int,
+    record_last: bool = True,
 ) -> InsertOutcome:
     """Store the versions not stored yet; the caller holds the collection lock.
 
     New versions without a date_added get ``max(now, last + 1)`` and then one
     microsecond more each, in input order (which is also seq order).
+    ``record_last`` False leaves the collection's last date_added for the
+    caller to record (``record_last_date_added``) once, after several batches
+    in the same transaction.
     """
     outcome = InsertOutcome(last_date_added_us)
     if not versions:
@@ -175,14 +179,19 @@ def insert_versions(
         demote = update(objects).where(AnyOf(objects.c.seq, chunk)).values(is_latest=False)
         connection.execute(demote)
     _insert_rows(connection, rows)
-    if newest != last_date_added_us:
-        connection.execute(
-            update(collections)
-            .where(collections.c.id == collection_id)
-            .values(last_date_added_us=newest)
-        )
+    if record_last and newest != last_date_added_us:
+        record_last_date_added(connection, collection_id, newest)
     outcome.last_date_added_us = newest
     return outcome
+
+
+def record_last_date_added(connection: Connection, collection_id: str, last_us: int) -> None:
+    """Save the collection's last assigned date_added: the next writer's floor."""
+    connection.execute(
+        update(collections)
+        .where(collections.c.id == collection_id)
+        .values(last_date_added_us=last_us)
+    )
 
 
 # The columns an insert writes, in the order of the row tuples (seq is the database's).

@@ -25,8 +25,10 @@ every lab may share) are never owned; the HTTP layer marks them
 
 Concurrency: the claim runs inside the POST's write transaction. New rows are
 inserted with ON CONFLICT DO NOTHING ... RETURNING in id order (so two writers
-never wait on each other in opposite orders); the ids not returned were taken
-by a concurrent writer, and only their owners are read back: on PostgreSQL an
+never wait on each other in opposite orders); on PostgreSQL the same statement
+returns the owners recorded before it. An id neither recorded before nor
+returned was taken by a concurrent writer, and only those owners are read
+back: on PostgreSQL an
 insert that met a concurrent writer's uncommitted row waits for it, and the
 read-back (a new READ COMMITTED snapshot) sees the winner; on SQLite writers
 are serialised by BEGIN IMMEDIATE.
@@ -34,7 +36,7 @@ are serialised by BEGIN IMMEDIATE.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -78,69 +80,88 @@ def _recorded(connection: Connection, ids: Sequence[str]) -> dict[str, str | Non
     return found
 
 
-# unnest keeps the array's (sorted) order, so concurrent claims lock ids in one order.
-_PG_INSERT_OWNED = text(
-    "INSERT INTO object_owners (stix_id, owner_identity, first_published_us) "
-    "SELECT stix_id, CAST(:owner AS VARCHAR), :now "
-    "FROM unnest(CAST(:ids AS VARCHAR[])) AS ids(stix_id) "
-    "ON CONFLICT (stix_id) DO NOTHING RETURNING stix_id"
+# One round trip per chunk on PostgreSQL: the owners already recorded and the
+# rows this statement inserted come back together. The SELECT reads the
+# statement's snapshot, so it sees only rows that existed before the INSERT;
+# the INSERT takes the ids in sorted order, so concurrent claims lock ids in
+# one order. ``{ids}`` is the id array: the ids joined into one string (see
+# ``joined_text_array``), or an array parameter when they cannot be joined.
+_PG_CLAIM = """
+WITH claimed (stix_id) AS (SELECT unnest({ids})),
+inserted AS (
+    INSERT INTO object_owners (stix_id, owner_identity, first_published_us)
+    SELECT stix_id,
+           CASE WHEN stix_id = ANY(CAST(:self_owned AS VARCHAR[])) THEN stix_id
+                ELSE CAST(:owner AS VARCHAR) END,
+           :now
+    FROM claimed ORDER BY stix_id
+    ON CONFLICT (stix_id) DO NOTHING
+    RETURNING stix_id
 )
-# The same with the ids joined into one string (see ``joined_text_array``).
-_PG_INSERT_OWNED_JOINED = text(
-    "INSERT INTO object_owners (stix_id, owner_identity, first_published_us) "
-    "SELECT stix_id, CAST(:owner AS VARCHAR), :now "
-    "FROM unnest(string_to_array(CAST(:ids AS TEXT), :separator)) AS ids(stix_id) "
-    "ON CONFLICT (stix_id) DO NOTHING RETURNING stix_id"
-)
+SELECT object_owners.stix_id, object_owners.owner_identity, false AS inserted
+FROM object_owners JOIN claimed ON claimed.stix_id = object_owners.stix_id
+UNION ALL
+SELECT stix_id, NULL, true FROM inserted
+"""
+_PG_CLAIM_JOINED = text(_PG_CLAIM.format(ids="string_to_array(CAST(:ids AS TEXT), :separator)"))
+_PG_CLAIM_ARRAY = text(_PG_CLAIM.format(ids="CAST(:ids AS VARCHAR[])"))
 
 
-def _insert_new(
-    connection: Connection, ids: Iterable[str], identity: str | None, now_us: int
-) -> set[str]:
-    """Insert owner rows for ``ids`` unless present; return the ids this call inserted.
+def _claim_rows(
+    connection: Connection,
+    ids: Sequence[str],
+    identity: str | None,
+    registered: set[str],
+    now_us: int,
+) -> tuple[dict[str, str | None], set[str]]:
+    """Record owners for ``ids`` (sorted) that have none; return (recorded before, inserted).
 
-    RETURNING names the rows that went in, so only the others (a concurrent
-    writer's, normally none) need reading back.
+    A registered identity is recorded as its own owner, whoever posts it
+    first; every other id as ``identity``'s.
     """
-    ordered = sorted(ids)
-    inserted: set[str] = set()
-    if not ordered:
-        return inserted
+    if not ids:
+        return {}, set()
     if connection.dialect.name == "postgresql":
-        # One statement for the whole batch: the ids as one array parameter. A
-        # multi-row VALUES list of 500 rows cost psycopg more to convert than
-        # PostgreSQL took to insert them.
-        joined = joined_text_array(ordered)
+        values: dict[str, object] = {
+            "owner": identity,
+            "now": now_us,
+            "self_owned": [stix_id for stix_id in ids if stix_id in registered],
+        }
+        joined = joined_text_array(ids)
         if joined is not None:
-            result = connection.execute(
-                _PG_INSERT_OWNED_JOINED,
-                {
-                    "ids": joined,
-                    "separator": TEXT_ARRAY_SEPARATOR,
-                    "owner": identity,
-                    "now": now_us,
-                },
-            )
+            statement = _PG_CLAIM_JOINED
+            values.update(ids=joined, separator=TEXT_ARRAY_SEPARATOR)
         else:
-            result = connection.execute(
-                _PG_INSERT_OWNED, {"ids": ordered, "owner": identity, "now": now_us}
-            )
-        inserted.update(result.scalars())
-        return inserted
+            statement = _PG_CLAIM_ARRAY
+            values["ids"] = list(ids)
+        recorded: dict[str, str | None] = {}
+        inserted: set[str] = set()
+        for stix_id, owner, is_new in connection.execute(statement, values):
+            if is_new:
+                inserted.add(stix_id)
+            else:
+                recorded[stix_id] = owner
+        return recorded, inserted
+    # SQLite: the write transaction holds the database lock, so a read then an insert.
+    recorded = _recorded(connection, ids)
     rows = [
-        {"stix_id": stix_id, "owner_identity": identity, "first_published_us": now_us}
-        for stix_id in ordered
+        {
+            "stix_id": stix_id,
+            "owner_identity": stix_id if stix_id in registered else identity,
+            "first_published_us": now_us,
+        }
+        for stix_id in ids
+        if stix_id not in recorded
     ]
-    insert = sqlite_insert
+    insert_new = (
+        sqlite_insert(object_owners)
+        .on_conflict_do_nothing(index_elements=["stix_id"])
+        .returning(object_owners.c.stix_id)
+    )
+    inserted = set()
     for start in range(0, len(rows), 500):
-        statement = (
-            insert(object_owners)
-            .on_conflict_do_nothing(index_elements=["stix_id"])
-            .returning(object_owners.c.stix_id)
-        )
-        result = connection.execute(statement, rows[start : start + 500])
-        inserted.update(result.scalars())
-    return inserted
+        inserted.update(connection.execute(insert_new, rows[start : start + 500]).scalars())
+    return recorded, inserted
 
 
 def claim(
@@ -156,26 +177,24 @@ def claim(
     if not unique:
         return {}
     registered = _registered(connection, unique)
-    recorded = _recorded(connection, unique)
     refused: dict[str, str] = {}
     if identity is not None:
-        for stix_id in unique:
-            reason = _refusal(stix_id, identity, registered, recorded)
+        for stix_id in registered:
+            reason = _refusal(stix_id, identity, registered, {})
             if reason:
                 refused[stix_id] = reason
-    new = [stix_id for stix_id in unique if stix_id not in recorded and stix_id not in refused]
-    if not new:
+    claimable = sorted(stix_id for stix_id in unique if stix_id not in refused)
+    recorded, inserted = _claim_rows(connection, claimable, identity, registered, now_us)
+    if identity is None:
         return refused
-    # A registered identity is recorded as its own owner, whoever posts it first.
-    by_owner: dict[str | None, list[str]] = {}
-    for stix_id in new:
-        owner = stix_id if stix_id in registered else identity
-        by_owner.setdefault(owner, []).append(stix_id)
-    inserted: set[str] = set()
-    for owner, owned_ids in by_owner.items():
-        inserted |= _insert_new(connection, owned_ids, owner, now_us)
-    raced = [stix_id for stix_id in new if stix_id not in inserted]
-    if identity is not None and raced:
+    for stix_id in recorded:
+        reason = _refusal(stix_id, identity, registered, recorded)
+        if reason:
+            refused[stix_id] = reason
+    raced = [
+        stix_id for stix_id in claimable if stix_id not in recorded and stix_id not in inserted
+    ]
+    if raced:
         # Lost a race with a concurrent writer? The read-back says who won.
         winners = _recorded(connection, raced)
         for stix_id in raced:

@@ -37,7 +37,12 @@ from sqlalchemy.exc import DBAPIError
 
 from server.store import audit, owners, statuses
 from server.store.engine import write_transaction
-from server.store.objects_write import NewVersion, insert_versions, lock_collection
+from server.store.objects_write import (
+    NewVersion,
+    insert_versions,
+    lock_collection,
+    record_last_date_added,
+)
 from server.store.timestamps import version_key
 from server.store.types import IncomingObject, StatusDetail, StatusRecord
 
@@ -117,8 +122,11 @@ def _write_once(engine: Engine, request: PublishRequest, chunks: Iterable[Chunk]
             if request.partner_id is not None
             else None
         )
+        locked_last = last
         for accepted, rejected in chunks:
             last = _write_chunk(connection, request, identity, last, accepted, rejected, outcome)
+        if last != locked_last:
+            record_last_date_added(connection, request.collection_id, last)
         record = outcome.record
         statuses.save(connection, statuses.summarise(record), created_us=request.now_us)
         audit.record(
@@ -177,6 +185,7 @@ def _write_chunk(
         [version for _, version in candidates],
         publisher=request.partner_id,
         now_us=request.now_us,
+        record_last=False,  # once for the whole POST, by ``_write_once``
     )
     outcome.added += len(inserted.added)
     outcome.already_present += len(inserted.already_present)

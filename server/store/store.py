@@ -34,7 +34,7 @@ from server.store.analyze_schedule import AnalyzeSchedule, BackgroundRefresh
 from server.store.engine import make_engine, read, write_transaction
 from server.store.integrity import IntegrityReport, check_integrity
 from server.store.migrate import current_revision, head_revision, upgrade_to_head
-from server.store.objects_read import fetch_page, page_select
+from server.store.objects_read import fetch_page, first_version_creators, page_select
 from server.store.objects_write import (
     delete_matching_versions,
     insert_versions,
@@ -525,6 +525,10 @@ class Store:
         return self._read(
             lambda connection: fetch_page(connection, statement, query.limit, with_body)
         )
+
+    def first_creators(self, collection_id: str, ids: Sequence[str]) -> dict[str, str | None]:
+        """``created_by_ref`` of the first stored version of each id found in the collection."""
+        return self._read(lambda connection: first_version_creators(connection, collection_id, ids))
 
     def get_versions(self, collection_id: str, stix_id: str, query: ObjectQuery) -> Page:
         """One page of every version of one object (versions endpoint: no bodies)."""
