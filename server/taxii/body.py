@@ -9,7 +9,10 @@ with 413, before any per-object work); the objects themselves are checked one
 by one later (``stix_checks``), so one bad object does not sink the others.
 
 Numbers outside the signed 64-bit range anywhere in the objects refuse the
-request with 422 (see ``out_of_range_number``).
+request with 422 (``refuse_out_of_range_numbers``). That walk visits every
+value of the envelope, so the object endpoint runs it chunk by chunk, just
+before each chunk is checked, rather than here: a chunk already handed to the
+store is rolled back when a later one holds such a number.
 
 A client that stops sending mid-body is cut off by the server's read timeout
 (see ``server.buffering``); the read then fails here and the answer is 408,
@@ -18,6 +21,7 @@ never a 5xx.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -54,6 +58,23 @@ def out_of_range_number(document: Any) -> str | None:
             elif (kind is int or kind is float) and is_out_of_range(item):
                 return spell_path((path, key))
     return None
+
+
+def refuse_out_of_range_numbers(objects: Sequence[Any], first_index: int = 0) -> None:
+    """422 for the whole request if a number in ``objects`` is outside the signed 64-bit range.
+
+    ``objects`` are the envelope's objects from ``first_index`` on; the error
+    names the value's place in the whole envelope (``objects[2417].x_count``).
+    """
+    for index, obj in enumerate(objects, start=first_index):
+        where = out_of_range_number(obj)
+        if where is not None:
+            raise TaxiiError(
+                422,
+                f"objects[{index}]{where[:200]}: a number outside the signed 64-bit range; "
+                "JSON parsers disagree on such numbers, so this server refuses them.",
+                error_code="number-out-of-range",
+            )
 
 
 # Where a value sits in a document: (parent path, key) links, None at the top.
@@ -150,14 +171,6 @@ def parse_envelope(data: bytes, max_objects: int = DEFAULT_MAX_OBJECTS) -> Envel
             raise _not_an_envelope(
                 f"Not a valid TAXII envelope: objects.{index}: not a JSON object."
             )
-    where = out_of_range_number(objects)
-    if where is not None:
-        raise TaxiiError(
-            422,
-            f"objects{where[:200]}: a number outside the signed 64-bit range; JSON parsers "
-            "disagree on such numbers, so this server refuses them.",
-            error_code="number-out-of-range",
-        )
     # Already checked: build without pydantic copying every object.
     return Envelope.model_construct(**document)
 

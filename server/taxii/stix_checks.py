@@ -294,9 +294,17 @@ def check_object(
     ``partner`` None is the administrator loading files from the command line;
     provenance then is not checked (the admin vouches for the file).
     """
+    outcome = _judge(obj, collection, partner, rules or CheckRules.current())
+    if isinstance(outcome, IncomingObject):
+        return Verdict(outcome, None)
+    return Verdict(None, outcome)
+
+
+def _judge(
+    obj: Any, collection: CollectionInfo, partner: Partner | None, rules: CheckRules
+) -> IncomingObject | StatusDetail:
     if not isinstance(obj, dict):
-        return Verdict(None, StatusDetail("", "", "not a JSON object"))
-    rules = rules or CheckRules.current()
+        return StatusDetail("", "", "not a JSON object")
     try:
         obj_type, stix_id, spec_version, version = _check_shape(obj, rules)
         _check_policy(obj, collection, partner)
@@ -305,19 +313,14 @@ def check_object(
         except orjson.JSONEncodeError:
             raise ObjectRejected("nested too deeply, or a number out of range, to store") from None
     except ObjectRejected as reason:
-        return Verdict(
-            None,
-            StatusDetail(
-                _label(obj, "id"),
-                _label(obj, "modified", 64) or _label(obj, "created", 64),
-                str(reason),
-            ),
+        return StatusDetail(
+            _label(obj, "id"),
+            _label(obj, "modified", 64) or _label(obj, "created", 64),
+            str(reason),
         )
     # Fixed objects and observables (unversioned, content-derived ids) belong to nobody.
     owned = stix_id not in FIXED_IDS and version != UNVERSIONED
-    return Verdict(
-        IncomingObject(stix_id, obj_type, version, spec_version, body, owned=owned), None
-    )
+    return IncomingObject(stix_id, obj_type, version, spec_version, body, owned=owned)
 
 
 def check_objects(
@@ -330,10 +333,9 @@ def check_objects(
     accepted: list[IncomingObject] = []
     rejected: list[StatusDetail] = []
     for obj in objects:
-        verdict = check_object(obj, collection, partner, rules)
-        if verdict.accepted is not None:
-            accepted.append(verdict.accepted)
+        outcome = _judge(obj, collection, partner, rules)
+        if isinstance(outcome, IncomingObject):
+            accepted.append(outcome)
         else:
-            assert verdict.rejected is not None
-            rejected.append(verdict.rejected)
+            rejected.append(outcome)
     return accepted, rejected

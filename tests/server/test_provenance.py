@@ -268,3 +268,28 @@ def test_numbers_past_64_bits_are_refused_whole(world):
         assert "64-bit" in body["description"]
     edge = dict(indicator(LAB_B), x_count=2**63 - 1, x_low=-(2**63))
     assert _post(world, "lab-b", FEED_B, [edge])["success_count"] == 1
+
+
+def test_a_number_past_64_bits_late_in_a_large_envelope_stores_nothing(world):
+    """On PostgreSQL the envelope is checked and written chunk by chunk; a bad
+    number in a later chunk must still refuse the whole request, and roll
+    back the chunks already written."""
+    objects = [indicator(LAB_B) for _ in range(2_600)]
+    payload = orjson.dumps({"objects": objects})
+    bad_at = 2_550
+    bad = orjson.dumps(objects[bad_at])
+    payload = payload.replace(bad, bad[:-1] + b',"x_nested":{"deep":[1,18446744073709551616]}}')
+    response = world.client("lab-b").session.post(
+        world.base_url + _objects(OPEN),
+        data=payload,
+        headers=world.client("lab-b").headers(
+            **{"Content-Type": "application/taxii+json;version=2.1"}
+        ),
+        timeout=120,
+    )
+    body = assert_taxii_error(response, 422)
+    assert f"objects[{bad_at}].x_nested.deep[1]" in body["description"]
+    stored = _stored_ids(world, OPEN)
+    assert not stored & {obj["id"] for obj in objects}
+    # The partner can publish the same objects once the number is gone.
+    assert _post(world, "lab-b", OPEN, objects[:600])["success_count"] == 600
