@@ -45,8 +45,9 @@ blueprint = Blueprint("taxii_objects", __name__)
 _PREFIX = "/<api_root>/collections/<collection_id>"
 # Objects checked per chunk of a POST: small enough that the store has work for
 # the database soon after the request starts, large enough that each chunk's
-# few statements stay a small part of its time. The first chunk is smaller:
-# the writer waits for it, and after it the writer is the slower of the two.
+# few statements stay a small part of its time. The first chunks are smaller
+# (500, then 1,000): the writer waits for the first, and would wait again for a
+# full-size second one while writing a small first.
 CHECK_CHUNK = 2_000
 FIRST_CHECK_CHUNK = 500
 
@@ -128,7 +129,7 @@ def _check_chunks(count: int, writes_while_checking: bool) -> Iterator[tuple[int
     start, size = 0, FIRST_CHECK_CHUNK
     while start < count:
         yield start, min(start + size, count)
-        start, size = start + size, CHECK_CHUNK
+        start, size = start + size, min(2 * size, CHECK_CHUNK)
 
 
 def _checked_object_id(object_id: str) -> str:
