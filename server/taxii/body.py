@@ -9,10 +9,10 @@ with 413, before any per-object work); the objects themselves are checked one
 by one later (``stix_checks``), so one bad object does not sink the others.
 
 Numbers outside the signed 64-bit range anywhere in the objects refuse the
-request with 422 (``refuse_out_of_range_numbers``). That walk visits every
-value of the envelope, so the object endpoint runs it chunk by chunk, just
-before each chunk is checked, rather than here: a chunk already handed to the
-store is rolled back when a later one holds such a number.
+request with 422 (``number_out_of_range``). They are found by the per-object
+checks' walk of every value (``stix_checks``), chunk by chunk, rather than by
+a walk of the whole envelope here: a chunk already handed to the store is
+rolled back when a later one holds such a number.
 
 A client that stops sending mid-body is cut off by the server's read timeout
 (see ``server.buffering``); the read then fails here and the answer is 408,
@@ -21,7 +21,6 @@ never a 5xx.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -38,43 +37,19 @@ MIN_INTEGER = -(2**63)
 MAX_INTEGER = 2**63 - 1
 
 
-def out_of_range_number(document: Any) -> str | None:
-    """Where the first number outside the signed 64-bit range is (``[3].x``), or None.
+def number_out_of_range(index: int, where: str) -> TaxiiError:
+    """The 422 for a number past signed 64 bits in ``objects[index]``, at ``where`` inside it.
 
     The JSON parser turns integers past 64 bits into floats and keeps unsigned
     64-bit ones as ints; either way the value would not survive a round trip
-    through another lab's parser. Iterative: nesting depth costs no stack.
+    through another lab's parser.
     """
-    # Paths are kept as (parent, key) links and spelled out only for the value
-    # found: formatting one per value cost more than the walk itself.
-    pending: list[tuple[JsonPath, Any]] = [(None, document)]
-    while pending:
-        path, value = pending.pop()
-        items = value.items() if type(value) is dict else enumerate(value)
-        for key, item in items:
-            kind = type(item)
-            if kind is dict or kind is list:
-                pending.append(((path, key), item))
-            elif (kind is int or kind is float) and is_out_of_range(item):
-                return spell_path((path, key))
-    return None
-
-
-def refuse_out_of_range_numbers(objects: Sequence[Any], first_index: int = 0) -> None:
-    """422 for the whole request if a number in ``objects`` is outside the signed 64-bit range.
-
-    ``objects`` are the envelope's objects from ``first_index`` on; the error
-    names the value's place in the whole envelope (``objects[2417].x_count``).
-    """
-    for index, obj in enumerate(objects, start=first_index):
-        where = out_of_range_number(obj)
-        if where is not None:
-            raise TaxiiError(
-                422,
-                f"objects[{index}]{where[:200]}: a number outside the signed 64-bit range; "
-                "JSON parsers disagree on such numbers, so this server refuses them.",
-                error_code="number-out-of-range",
-            )
+    return TaxiiError(
+        422,
+        f"objects[{index}]{where[:200]}: a number outside the signed 64-bit range; "
+        "JSON parsers disagree on such numbers, so this server refuses them.",
+        error_code="number-out-of-range",
+    )
 
 
 # Where a value sits in a document: (parent path, key) links, None at the top.

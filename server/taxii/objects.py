@@ -22,7 +22,7 @@ from server.taxii.access import (
     require_write,
     visible_collection,
 )
-from server.taxii.body import parse_envelope, read_body, refuse_out_of_range_numbers
+from server.taxii.body import number_out_of_range, parse_envelope, read_body
 from server.taxii.context import current_partner, server_context
 from server.taxii.creators import refuse_foreign_versions
 from server.taxii.cursor import Scope
@@ -38,7 +38,7 @@ from server.taxii.filters import (
 from server.taxii.media import TAXII_CONTENT_TYPE, is_taxii_content_type
 from server.taxii.paging import next_token, paged_query
 from server.taxii.server_info import status_document
-from server.taxii.stix_checks import CheckRules, check_objects
+from server.taxii.stix_checks import CheckRules, NumberOutOfRange, check_objects
 
 blueprint = Blueprint("taxii_objects", __name__)
 
@@ -104,15 +104,18 @@ def add_objects(api_root: str, collection_id: str) -> Response:
         read_body(request, root.max_content_length), ctx.config.max_objects_per_request
     )
     partner = current_partner()
-    rules = CheckRules.current(ctx.config.max_future_skew_seconds)
+    rules = CheckRules.current(ctx.config.max_future_skew_seconds, numbers_refuse_request=True)
 
     def checked_chunks() -> Iterator[tuple[list[IncomingObject], list[StatusDetail]]]:
         # Checked a chunk at a time where the store writes one while the next is checked.
         objects = envelope.objects
         for start, stop in _check_chunks(len(objects), ctx.store.writes_while_checking):
-            chunk = objects[start:stop]
-            refuse_out_of_range_numbers(chunk, first_index=start)
-            accepted, rejected = check_objects(chunk, access.collection, partner, rules)
+            try:
+                accepted, rejected = check_objects(
+                    objects[start:stop], access.collection, partner, rules
+                )
+            except NumberOutOfRange as found:
+                raise number_out_of_range(start + found.position, found.where) from None
             yield refuse_foreign_versions(ctx.store, access.collection, partner, accepted, rejected)
 
     status = ctx.store.add_object_chunks(

@@ -78,6 +78,7 @@ __all__ = [
     "TLP_BY_MARKING",
     "UNVERSIONED",
     "CheckRules",
+    "NumberOutOfRange",
     "check_object",
     "check_objects",
     "object_version",
@@ -87,14 +88,22 @@ __all__ = [
 
 @dataclass(frozen=True)
 class CheckRules:
-    """What the checks need besides the object: the clock and the allowed future skew."""
+    """What the checks need besides the object: the clock, the allowed future skew,
+    and whether a number past 64 bits refuses the whole request (HTTP, see
+    ``NumberOutOfRange``) or only its object (files the administrator loads)."""
 
     now_us: int
     max_future_skew_us: int = DEFAULT_MAX_FUTURE_SKEW_SECONDS * 1_000_000
+    numbers_refuse_request: bool = False
 
     @classmethod
-    def current(cls, max_future_skew_seconds: int = DEFAULT_MAX_FUTURE_SKEW_SECONDS) -> CheckRules:
-        return cls(now_us(), max_future_skew_seconds * 1_000_000)
+    def current(
+        cls,
+        max_future_skew_seconds: int = DEFAULT_MAX_FUTURE_SKEW_SECONDS,
+        *,
+        numbers_refuse_request: bool = False,
+    ) -> CheckRules:
+        return cls(now_us(), max_future_skew_seconds * 1_000_000, numbers_refuse_request)
 
     @property
     def latest_us(self) -> int:
@@ -103,6 +112,19 @@ class CheckRules:
 
 class ObjectRejected(ValueError):
     """One object failed a check; the message goes into the status resource."""
+
+
+class NumberOutOfRange(Exception):
+    """A number outside the signed 64-bit range, under rules that refuse the request for it.
+
+    ``position`` is the object's index in the sequence ``check_objects`` was
+    given; ``where`` the value's path inside the object (``.x_count``).
+    """
+
+    def __init__(self, where: str, position: int = 0) -> None:
+        super().__init__(where)
+        self.where = where
+        self.position = position
 
 
 @dataclass(frozen=True)
@@ -143,11 +165,6 @@ def object_version(obj: Mapping[str, Any]) -> str:
     return UNVERSIONED
 
 
-def _check_reference(path: JsonPath, value: Any) -> None:
-    if not isinstance(value, str) or not is_stix_id(value):
-        raise ObjectRejected(f"{_shown(path)} must be a STIX id <type>--<lower-case uuid>")
-
-
 def _shown(path: JsonPath) -> str:
     return spell_path(path)[1:200]
 
@@ -155,54 +172,83 @@ def _shown(path: JsonPath) -> str:
 _REFERENCE_SUFFIXES = ("_ref", "_refs")
 
 
-def _check_values(obj: Mapping[str, Any]) -> None:
+def _check_values(obj: Mapping[str, Any], numbers_refuse_request: bool) -> ObjectRejected | None:
     """Every ``*_ref``/``*_refs`` at any depth is a canonical id; every number fits 64 bits.
+
+    Returns the first problem found, for the caller to raise where the
+    structural checks reach it. A number past 64 bits under
+    ``numbers_refuse_request`` raises ``NumberOutOfRange`` at once; the walk
+    then goes on past a bad reference (and into values under reference keys),
+    because such a number anywhere refuses the whole request.
 
     One iterative walk, so the deepest document the JSON parser accepts cannot
     exhaust Python's stack; a value's path is spelled out only for an error.
-    (Over HTTP, out-of-range numbers already refused the whole request with
-    422; this catches them in files loaded by the administrator.) Objects and
-    lists are walked by separate loops: only object keys can name references,
-    and this walk visits every value of every POST.
+    Objects and lists are walked by separate loops: only object keys can name
+    references, and this walk visits every value of every POST.
     """
+    problem: ObjectRejected | None = None
     pending: list[tuple[JsonPath, Any]] = [(None, obj)]
     while pending:
         path, value = pending.pop()
         if type(value) is dict:
             for key, item in value.items():
-                if type(key) is str and key.endswith(_REFERENCE_SUFFIXES):
-                    _check_references((path, key), item, key[-1] == "s")
-                    continue
                 kind = type(item)
-                if kind is dict or kind is list:
+                if type(key) is str and key.endswith(_REFERENCE_SUFFIXES):
+                    if problem is None:
+                        problem = _reference_problem((path, key), item, key[-1] == "s")
+                        if problem is not None and not numbers_refuse_request:
+                            return problem
+                    if kind is dict or kind is list:
+                        pending.append(((path, key), item))
+                elif kind is dict or kind is list:
                     pending.append(((path, key), item))
                 elif (kind is int or kind is float) and is_out_of_range(item):
-                    raise _out_of_range((path, key))
+                    if numbers_refuse_request:
+                        raise NumberOutOfRange(spell_path((path, key)))
+                    return _out_of_range((path, key))
         else:
             for index, item in enumerate(value):
                 kind = type(item)
                 if kind is dict or kind is list:
                     pending.append(((path, index), item))
                 elif (kind is int or kind is float) and is_out_of_range(item):
-                    raise _out_of_range((path, index))
+                    if numbers_refuse_request:
+                        raise NumberOutOfRange(spell_path((path, index)))
+                    return _out_of_range((path, index))
+    return problem
 
 
-def _check_references(path: JsonPath, value: Any, is_list: bool) -> None:
+def _reference_problem(path: JsonPath, value: Any, is_list: bool) -> ObjectRejected | None:
     if not is_list:
-        _check_reference(path, value)
-        return
+        return _reference_value_problem(path, value)
     if type(value) is not list:
-        raise ObjectRejected(f"{_shown(path)} must be a list of STIX ids")
+        return ObjectRejected(f"{_shown(path)} must be a list of STIX ids")
     for ref in value:
-        _check_reference(path, ref)
+        problem = _reference_value_problem(path, ref)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _reference_value_problem(path: JsonPath, value: Any) -> ObjectRejected | None:
+    if not isinstance(value, str) or not is_stix_id(value):
+        return ObjectRejected(f"{_shown(path)} must be a STIX id <type>--<lower-case uuid>")
+    return None
 
 
 def _out_of_range(path: JsonPath) -> ObjectRejected:
     return ObjectRejected(f"{_shown(path)}: a number outside the signed 64-bit range")
 
 
-def _check_shape(obj: Mapping[str, Any], rules: CheckRules) -> tuple[str, str, str, str]:
-    """Structural checks; returns (type, id, spec_version, version)."""
+def _check_shape(
+    obj: Mapping[str, Any], rules: CheckRules, values_problem: ObjectRejected | None
+) -> tuple[str, str, str, str]:
+    """Structural checks; returns (type, id, spec_version, version).
+
+    ``values_problem`` is what the walk of every value found (``_check_values``):
+    it is raised after the checks of the top-level fields, so an object with
+    several problems is refused for the same one whatever the rules on numbers.
+    """
     obj_type = obj.get("type")
     if not isinstance(obj_type, str) or not is_stix_type(obj_type):
         raise ObjectRejected("type is missing or not a STIX type name")
@@ -223,7 +269,8 @@ def _check_shape(obj: Mapping[str, Any], rules: CheckRules) -> tuple[str, str, s
             raise ObjectRejected("modified is set but created is missing")
         if version_key(modified) < version_key(created):
             raise ObjectRejected("modified is earlier than created")
-    _check_values(obj)
+    if values_problem is not None:
+        raise values_problem
     creator = obj.get("created_by_ref", None)
     if "created_by_ref" in obj and (
         not isinstance(creator, str) or not creator.startswith("identity--")
@@ -306,7 +353,9 @@ def _judge(
     if not isinstance(obj, dict):
         return StatusDetail("", "", "not a JSON object")
     try:
-        obj_type, stix_id, spec_version, version = _check_shape(obj, rules)
+        # Walked first, so that every object is searched for numbers past 64 bits.
+        values_problem = _check_values(obj, rules.numbers_refuse_request)
+        obj_type, stix_id, spec_version, version = _check_shape(obj, rules, values_problem)
         _check_policy(obj, collection, partner)
         try:
             body = orjson.dumps(obj).decode("utf-8")
@@ -332,8 +381,12 @@ def check_objects(
     rules = rules or CheckRules.current()
     accepted: list[IncomingObject] = []
     rejected: list[StatusDetail] = []
-    for obj in objects:
-        outcome = _judge(obj, collection, partner, rules)
+    for position, obj in enumerate(objects):
+        try:
+            outcome = _judge(obj, collection, partner, rules)
+        except NumberOutOfRange as found:
+            found.position = position
+            raise
         if isinstance(outcome, IncomingObject):
             accepted.append(outcome)
         else:
