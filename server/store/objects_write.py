@@ -29,7 +29,9 @@ from server.store.schema import collections, objects
 from server.store.sql_helpers import AnyOf, any_of_chunks, chunked
 
 
-@dataclass(frozen=True)
+# Slotted and not frozen: a POST makes one per object on the writer thread, and
+# a frozen dataclass's __init__ costs three times as much (0.66 against 0.19 us).
+@dataclass(slots=True)
 class NewVersion:
     """One object version to store; ``date_added_us`` None means "assign now"."""
 
@@ -51,7 +53,7 @@ class InsertOutcome:
     already_present: list[NewVersion] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Latest:
     """The current holder of an object's is_latest flag while a batch is merged."""
 
