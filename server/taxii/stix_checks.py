@@ -203,18 +203,14 @@ def _check_values(obj: Mapping[str, Any], numbers_refuse_request: bool) -> Objec
                 elif kind is dict or kind is list:
                     pending.append(((path, key), item))
                 elif (kind is int or kind is float) and is_out_of_range(item):
-                    if numbers_refuse_request:
-                        raise NumberOutOfRange(spell_path((path, key)))
-                    return _out_of_range((path, key))
+                    return _out_of_range((path, key), numbers_refuse_request)
         else:
             for index, item in enumerate(value):
                 kind = type(item)
                 if kind is dict or kind is list:
                     pending.append(((path, index), item))
                 elif (kind is int or kind is float) and is_out_of_range(item):
-                    if numbers_refuse_request:
-                        raise NumberOutOfRange(spell_path((path, index)))
-                    return _out_of_range((path, index))
+                    return _out_of_range((path, index), numbers_refuse_request)
     return problem
 
 
@@ -236,7 +232,10 @@ def _reference_value_problem(path: JsonPath, value: Any) -> ObjectRejected | Non
     return None
 
 
-def _out_of_range(path: JsonPath) -> ObjectRejected:
+def _out_of_range(path: JsonPath, refuse_request: bool) -> ObjectRejected:
+    """The object's refusal for a number past 64 bits, or ``NumberOutOfRange`` raised."""
+    if refuse_request:
+        raise NumberOutOfRange(spell_path(path))
     return ObjectRejected(f"{_shown(path)}: a number outside the signed 64-bit range")
 
 
