@@ -79,7 +79,6 @@ __all__ = [
     "UNVERSIONED",
     "CheckRules",
     "NumberOutOfRange",
-    "check_object",
     "check_objects",
     "object_version",
     "tlp_of",
@@ -125,12 +124,6 @@ class NumberOutOfRange(Exception):
         super().__init__(where)
         self.where = where
         self.position = position
-
-
-@dataclass(frozen=True)
-class Verdict:
-    accepted: IncomingObject | None
-    rejected: StatusDetail | None
 
 
 def _label(obj: Mapping[str, Any], name: str, limit: int = 300) -> str:
@@ -329,26 +322,14 @@ def _check_policy(
             )
 
 
-def check_object(
-    obj: Any,
-    collection: CollectionInfo,
-    partner: Partner | None,
-    rules: CheckRules | None = None,
-) -> Verdict:
-    """Accept one posted object (with its stored JSON text) or say why not.
+def _judge(
+    obj: Any, collection: CollectionInfo, partner: Partner | None, rules: CheckRules
+) -> IncomingObject | StatusDetail:
+    """Accept one posted object (with its stored JSON text), or say why not.
 
     ``partner`` None is the administrator loading files from the command line;
     provenance then is not checked (the admin vouches for the file).
     """
-    outcome = _judge(obj, collection, partner, rules or CheckRules.current())
-    if isinstance(outcome, IncomingObject):
-        return Verdict(outcome, None)
-    return Verdict(None, outcome)
-
-
-def _judge(
-    obj: Any, collection: CollectionInfo, partner: Partner | None, rules: CheckRules
-) -> IncomingObject | StatusDetail:
     if not isinstance(obj, dict):
         return StatusDetail("", "", "not a JSON object")
     try:
@@ -377,6 +358,11 @@ def check_objects(
     partner: Partner | None,
     rules: CheckRules | None = None,
 ) -> tuple[list[IncomingObject], list[StatusDetail]]:
+    """The objects accepted (with their stored JSON text) and the refusals, with reasons.
+
+    Raises ``NumberOutOfRange`` when ``rules`` refuse the whole request for a
+    number past 64 bits and an object holds one.
+    """
     rules = rules or CheckRules.current()
     accepted: list[IncomingObject] = []
     rejected: list[StatusDetail] = []
